@@ -1,0 +1,159 @@
+//! `Store`: the handle the broker holds.
+//!
+//! Writes go to the commit thread; reads open their own redb snapshot on
+//! the caller's thread. Closing (explicitly or by dropping the last handle)
+//! flushes what was submitted, stops the thread and releases the file.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+use redb::Database;
+use tokio::sync::oneshot;
+
+use crate::commit::{self, Counters, Request, StoreOptions, StoreStats};
+use crate::error::StoreError;
+use crate::records::{BrokerState, Op};
+use crate::tables;
+
+/// The durable state of the broker. Cheap to clone: all clones share one
+/// database and one commit thread.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tx: Sender<Request>,
+    closed: AtomicBool,
+    /// Taken at close so that the file is released for a later open.
+    db: Mutex<Option<Arc<Database>>>,
+    /// Held for the whole of `close`, so a second closer waits for the first.
+    thread: Mutex<Option<JoinHandle<()>>>,
+    counters: Arc<Counters>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("closed", &self.inner.closed.load(Ordering::Relaxed))
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens (creating if absent) the store at `path`, brings its schema up
+    /// to date, and starts the commit thread.
+    pub fn open(path: &Path, options: StoreOptions) -> Result<Store, StoreError> {
+        let db = Database::create(path)?;
+        tables::prepare(&db)?;
+        let db = Arc::new(db);
+        let (tx, rx) = mpsc::channel();
+        let counters = Arc::new(Counters::default());
+        let thread = commit::spawn(Arc::clone(&db), rx, options, Arc::clone(&counters))
+            .map_err(|e| StoreError::Thread(Arc::new(e)))?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                tx,
+                closed: AtomicBool::new(false),
+                db: Mutex::new(Some(db)),
+                thread: Mutex::new(Some(thread)),
+                counters,
+            }),
+        })
+    }
+
+    /// Queues `ops` for the next group commit and waits until they are
+    /// durable. The ops of one call are applied atomically, after those of
+    /// every earlier `commit`/`submit` call.
+    ///
+    /// Dropping the future does not withdraw the ops: once queued they are
+    /// committed.
+    pub async fn commit(&self, ops: Vec<Op>) -> Result<(), StoreError> {
+        let (reply, done) = oneshot::channel();
+        self.send(Request::Ops {
+            ops,
+            reply: Some(reply),
+        })?;
+        // The sender is dropped unanswered only if the thread stopped first.
+        done.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Queues `ops` for the next group commit without waiting; they are
+    /// still applied atomically and in order with all other calls. A
+    /// failure is logged by the commit thread.
+    pub fn submit(&self, ops: Vec<Op>) {
+        let n = ops.len();
+        if let Err(e) = self.send(Request::Ops { ops, reply: None }) {
+            tracing::warn!(error = %e, ops = n, "ops submitted to a closed store are dropped");
+        }
+    }
+
+    /// Reads everything the broker restores at start, from one consistent
+    /// snapshot of what has been committed so far (ops still queued are not
+    /// included).
+    pub fn load_broker_state(&self) -> Result<BrokerState, StoreError> {
+        let db = self
+            .inner
+            .db
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or(StoreError::Closed)?;
+        tables::load_broker_state(&db)
+    }
+
+    /// Commits everything queued, stops the commit thread and releases the
+    /// file. Returns the result of that last commit. Later calls, and
+    /// dropping the last handle, do nothing more. Blocks the caller until
+    /// the last fsync is done.
+    pub fn close(&self) -> Result<(), StoreError> {
+        self.inner.close()
+    }
+
+    /// Commit counters since open.
+    pub fn stats(&self) -> StoreStats {
+        self.inner.counters.snapshot()
+    }
+
+    fn send(&self, request: Request) -> Result<(), StoreError> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
+        self.inner.tx.send(request).map_err(|_| StoreError::Closed)
+    }
+}
+
+impl Inner {
+    fn close(&self) -> Result<(), StoreError> {
+        let mut thread = self.thread.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(handle) = thread.take() else {
+            return Ok(());
+        };
+        self.closed.store(true, Ordering::Release);
+        let (reply, done) = mpsc::channel();
+        let result = match self.tx.send(Request::Close { reply }) {
+            Ok(()) => done.recv().unwrap_or(Err(StoreError::Closed)),
+            Err(_) => Err(StoreError::Closed),
+        };
+        if handle.join().is_err() {
+            tracing::error!("the store commit thread panicked");
+        }
+        self.db
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        result
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Err(e) = self.close() {
+            tracing::error!(error = %e, "closing the store on drop failed");
+        }
+    }
+}
