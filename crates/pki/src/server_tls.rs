@@ -1,0 +1,156 @@
+//! rustls server configuration from PEM files.
+//!
+//! Always the aws-lc-rs provider, passed explicitly (never a process-wide
+//! default), TLS 1.2 and 1.3 only. With a client CA the server demands a
+//! client certificate chaining to it (mutual TLS for device listeners);
+//! without one it asks for none (password or anonymous listeners).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rustls::RootCertStore;
+use rustls::ServerConfig;
+use rustls::crypto::CryptoProvider;
+use rustls::server::WebPkiClientVerifier;
+
+use crate::error::PkiError;
+use crate::files;
+
+/// The files a TLS listener is configured from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// Server certificate, PEM; may be followed by intermediates.
+    pub cert: PathBuf,
+    /// Server private key, PEM (PKCS#8, SEC1 or PKCS#1).
+    pub key: PathBuf,
+    /// CA bundle client certificates must chain to; `None` disables client
+    /// certificate authentication.
+    pub client_ca: Option<PathBuf>,
+    /// CRL(s), PEM, checked for client certificates; needs `client_ca`.
+    pub crl: Option<PathBuf>,
+}
+
+impl TlsFiles {
+    fn all(&self) -> impl Iterator<Item = &PathBuf> {
+        [
+            Some(&self.cert),
+            Some(&self.key),
+            self.client_ca.as_ref(),
+            self.crl.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+    }
+
+    pub(crate) fn describe(&self) -> String {
+        files::display_paths(self.all())
+    }
+}
+
+/// The raw bytes of every configured file, read once so the content that
+/// is compared for changes is exactly the content that gets parsed.
+#[derive(PartialEq, Eq)]
+pub(crate) struct Material {
+    cert: Vec<u8>,
+    key: Vec<u8>,
+    client_ca: Option<Vec<u8>>,
+    crl: Option<Vec<u8>>,
+}
+
+impl Material {
+    pub(crate) fn read(files: &TlsFiles) -> Result<Self, PkiError> {
+        Ok(Material {
+            cert: files::read(&files.cert)?,
+            key: files::read(&files.key)?,
+            client_ca: files.client_ca.as_deref().map(files::read).transpose()?,
+            crl: files.crl.as_deref().map(files::read).transpose()?,
+        })
+    }
+}
+
+/// Builds a server configuration from `files`, advertising `alpn`.
+pub fn server_config(files: &TlsFiles, alpn: &[Vec<u8>]) -> Result<Arc<ServerConfig>, PkiError> {
+    let material = Material::read(files)?;
+    build(files, &material, alpn).map(Arc::new)
+}
+
+pub(crate) fn build(
+    files: &TlsFiles,
+    material: &Material,
+    alpn: &[Vec<u8>],
+) -> Result<ServerConfig, PkiError> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let chain = files::parse_certs(&files.cert, &material.cert)?;
+    let key = files::parse_key(&files.key, &material.key)?;
+
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|source| PkiError::Tls {
+            files: files.describe(),
+            source,
+        })?;
+
+    let builder = match (&files.client_ca, &material.client_ca) {
+        (Some(ca_path), Some(ca_pem)) => {
+            let verifier = client_verifier(files, ca_path, ca_pem, material, provider)?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        _ => {
+            if files.crl.is_some() {
+                return Err(PkiError::Config(format!(
+                    "CRL {} is configured without a client CA",
+                    files::display_paths(files.crl.as_ref())
+                )));
+            }
+            builder.with_no_client_auth()
+        }
+    };
+
+    let mut config = builder
+        .with_single_cert(chain, key)
+        .map_err(|source| PkiError::Tls {
+            files: files::display_paths([&files.cert, &files.key]),
+            source,
+        })?;
+    config.alpn_protocols = alpn.to_vec();
+    Ok(config)
+}
+
+fn client_verifier(
+    files: &TlsFiles,
+    ca_path: &PathBuf,
+    ca_pem: &[u8],
+    material: &Material,
+    provider: Arc<CryptoProvider>,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, PkiError> {
+    let mut roots = RootCertStore::empty();
+    for cert in files::parse_certs(ca_path, ca_pem)? {
+        roots
+            .add(cert)
+            .map_err(|e| PkiError::corrupt(ca_path, format!("unusable CA certificate: {e}")))?;
+    }
+    let mut builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+    if let (Some(crl_path), Some(crl_pem)) = (&files.crl, &material.crl) {
+        // Revocation policy, chosen to fail closed:
+        // - Only the end-entity certificate is checked. CRLs here are issued
+        //   by the CA that signs device certificates; the root publishes
+        //   none for the issuing CA, so checking the whole chain would make
+        //   every intermediate "unknown".
+        // - Unknown status is NOT allowed (rustls' default): a client
+        //   certificate whose issuer has no CRL in this file is refused,
+        //   rather than revocation being silently skipped for it. With the
+        //   built-in CA the issuing CA always has a CRL, so this only bites
+        //   a CRL file that does not match the client CA bundle.
+        // - An expired CRL (past nextUpdate) is still used (rustls'
+        //   default): the revocations it lists remain true, and refusing
+        //   every device because a refresh was missed would turn a
+        //   bookkeeping lapse into an outage.
+        builder = builder
+            .with_crls(files::parse_crls(crl_path, crl_pem)?)
+            .only_check_end_entity_revocation();
+    }
+    builder.build().map_err(|source| PkiError::Verifier {
+        files: files::display_paths([Some(ca_path), files.crl.as_ref()].into_iter().flatten()),
+        source,
+    })
+}

@@ -1,0 +1,273 @@
+//! Real TLS handshakes between a rustls client and `server_config` /
+//! `ReloadingServerConfig`: who gets in, who does not, and what a reload
+//! changes.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use civitas_pki::{
+    CertificateAuthority, ReloadingServerConfig, TlsFiles, peer_identity, server_config,
+};
+use common::{
+    DAY, client_with_cert, client_with_cert_versions, client_without_cert, connect, fixture, now,
+};
+use tokio_util::sync::CancellationToken;
+
+#[tokio::test]
+async fn valid_device_certificate_handshakes_over_tls13_and_tls12() {
+    let f = fixture();
+    let device = f.ca.issue_device("sensor-1", DAY, now()).unwrap();
+    let key = device.key_pem.clone().unwrap();
+    let server = server_config(&f.tls_files, &[b"mqtt".to_vec()]).unwrap();
+
+    for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
+        let client = client_with_cert_versions(&f.ca, &device, &key, &[version]);
+        let session = connect(server.clone(), client).await.unwrap();
+        let (_, conn) = session.server.get_ref();
+        assert_eq!(conn.protocol_version(), Some(version.version));
+        let peer = conn.peer_certificates().unwrap();
+        let id = peer_identity(&peer[0]).unwrap();
+        assert_eq!(id.common_name, "sensor-1");
+        assert_eq!(id.serial_hex, device.serial_hex);
+    }
+}
+
+#[tokio::test]
+async fn alpn_is_negotiated() {
+    let f = fixture();
+    let device = f.ca.issue_device("sensor-1", DAY, now()).unwrap();
+    let server = server_config(&f.tls_files, &[b"mqtt".to_vec()]).unwrap();
+    let mut client = (*client_with_cert(&f.ca, &device, device.key_pem.as_ref().unwrap())).clone();
+    client.alpn_protocols = vec![b"mqtt".to_vec()];
+    let session = connect(server, Arc::new(client)).await.unwrap();
+    assert_eq!(
+        session.server.get_ref().1.alpn_protocol(),
+        Some(&b"mqtt"[..])
+    );
+}
+
+#[tokio::test]
+async fn certificate_from_another_ca_is_refused() {
+    let f = fixture();
+    let other_dir = f.tmp.path().join("other-ca");
+    let other = CertificateAuthority::create(&other_dir, "Someone Else", now()).unwrap();
+    let device = other.issue_device("sensor-1", DAY, now()).unwrap();
+    let server = server_config(&f.tls_files, &[]).unwrap();
+    // The client trusts the real server; only its own certificate is foreign.
+    let mut client = (*client_with_cert(&other, &device, device.key_pem.as_ref().unwrap())).clone();
+    client.dangerous().set_certificate_verifier(
+        rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(bundle_roots(&f.ca)),
+            Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
+        )
+        .build()
+        .unwrap(),
+    );
+    let err = connect(server, Arc::new(client)).await.unwrap_err();
+    assert!(err.contains("server:"), "{err}");
+    assert!(err.contains("UnknownIssuer"), "{err}");
+}
+
+#[tokio::test]
+async fn expired_certificate_is_refused() {
+    let f = fixture();
+    let t = now();
+    let device =
+        f.ca.issue_device_with_validity_window("sensor-1", t - 2 * DAY, t - DAY)
+            .unwrap();
+    let server = server_config(&f.tls_files, &[]).unwrap();
+    let client = client_with_cert(&f.ca, &device, device.key_pem.as_ref().unwrap());
+    let err = connect(server, client).await.unwrap_err();
+    assert!(err.contains("server:") && err.contains("expired"), "{err}");
+}
+
+#[tokio::test]
+async fn missing_client_certificate_is_refused() {
+    let f = fixture();
+    let server = server_config(&f.tls_files, &[]).unwrap();
+    let err = connect(server, client_without_cert(&f.ca))
+        .await
+        .unwrap_err();
+    assert!(err.contains("server:"), "{err}");
+}
+
+#[tokio::test]
+async fn server_certificate_is_not_accepted_as_a_client_certificate() {
+    let f = fixture();
+    let server_cert =
+        f.ca.issue_server(&["localhost".into()], &[], DAY, now())
+            .unwrap();
+    let server = server_config(&f.tls_files, &[]).unwrap();
+    let client = client_with_cert(&f.ca, &server_cert, server_cert.key_pem.as_ref().unwrap());
+    let err = connect(server, client).await.unwrap_err();
+    assert!(err.contains("server:"), "{err}");
+}
+
+#[tokio::test]
+async fn without_client_ca_no_client_certificate_is_asked_for() {
+    let f = fixture();
+    let files = TlsFiles {
+        client_ca: None,
+        crl: None,
+        ..f.tls_files.clone()
+    };
+    let server = server_config(&files, &[]).unwrap();
+    let session = connect(server, client_without_cert(&f.ca)).await.unwrap();
+    assert!(session.server.get_ref().1.peer_certificates().is_none());
+}
+
+#[tokio::test]
+async fn crl_without_client_ca_is_a_configuration_error() {
+    let f = fixture();
+    let files = TlsFiles {
+        client_ca: None,
+        ..f.tls_files.clone()
+    };
+    let err = server_config(&files, &[]).unwrap_err();
+    assert!(err.to_string().contains("crl.pem"), "{err}");
+}
+
+#[tokio::test]
+async fn csr_issued_certificate_handshakes_with_the_requesters_key() {
+    let f = fixture();
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let csr = rcgen::CertificateParams::new(vec![])
+        .unwrap()
+        .serialize_request(&key)
+        .unwrap()
+        .pem()
+        .unwrap();
+    let device =
+        f.ca.issue_device_from_csr(&csr, "sensor-csr", DAY, now())
+            .unwrap();
+    assert!(device.key_pem.is_none());
+    let server = server_config(&f.tls_files, &[]).unwrap();
+    let client = client_with_cert(&f.ca, &device, &key.serialize_pem());
+    let session = connect(server, client).await.unwrap();
+    let peer = session.server.get_ref().1.peer_certificates().unwrap();
+    assert_eq!(peer_identity(&peer[0]).unwrap().common_name, "sensor-csr");
+}
+
+#[tokio::test]
+async fn revoked_certificate_is_refused_after_reload_and_earlier_sessions_stay_up() {
+    let mut f = fixture();
+    let device = f.ca.issue_device("sensor-1", DAY, now()).unwrap();
+    let other = f.ca.issue_device("sensor-2", DAY, now()).unwrap();
+    let reloading = ReloadingServerConfig::new(f.tls_files.clone(), &[]).unwrap();
+    let client = client_with_cert(&f.ca, &device, device.key_pem.as_ref().unwrap());
+
+    let mut established = connect(reloading.current(), client.clone()).await.unwrap();
+
+    f.ca.revoke(&device.serial_hex, now()).unwrap();
+    // Until the reload, the server still uses the CRL it loaded.
+    connect(reloading.current(), client.clone()).await.unwrap();
+    assert!(
+        reloading.reload().unwrap(),
+        "a changed CRL must be picked up"
+    );
+    assert!(
+        !reloading.reload().unwrap(),
+        "unchanged files must not swap"
+    );
+
+    let err = connect(reloading.current(), client).await.unwrap_err();
+    assert!(err.contains("server:") && err.contains("Revoked"), "{err}");
+
+    // Another device of the same CA is unaffected.
+    let other_client = client_with_cert(&f.ca, &other, other.key_pem.as_ref().unwrap());
+    connect(reloading.current(), other_client).await.unwrap();
+
+    // The session made before the revocation keeps working.
+    established.round_trip().await.unwrap();
+}
+
+#[tokio::test]
+async fn broken_file_keeps_the_previous_configuration() {
+    let f = fixture();
+    let device = f.ca.issue_device("sensor-1", DAY, now()).unwrap();
+    let client = client_with_cert(&f.ca, &device, device.key_pem.as_ref().unwrap());
+    let reloading = ReloadingServerConfig::new(f.tls_files.clone(), &[]).unwrap();
+    let before = reloading.current();
+
+    let good_crl = std::fs::read(f.ca.crl_path()).unwrap();
+    std::fs::write(f.ca.crl_path(), b"-----BEGIN X509 CRL-----\ngarbage\n").unwrap();
+    let err = reloading.reload().unwrap_err();
+    assert!(err.to_string().contains("crl.pem"), "{err}");
+    assert!(Arc::ptr_eq(&before, &reloading.current()));
+    connect(reloading.current(), client.clone()).await.unwrap();
+
+    // A certificate that does not match the key is refused too.
+    let stranger = f.ca.issue_device("stranger", DAY, now()).unwrap();
+    std::fs::write(f.ca.crl_path(), &good_crl).unwrap();
+    std::fs::write(&f.tls_files.cert, stranger.cert_pem.as_bytes()).unwrap();
+    assert!(reloading.reload().is_err());
+    assert!(Arc::ptr_eq(&before, &reloading.current()));
+    connect(reloading.current(), client).await.unwrap();
+}
+
+#[tokio::test]
+async fn rotated_server_certificate_is_served_to_new_connections() {
+    let f = fixture();
+    let device = f.ca.issue_device("sensor-1", DAY, now()).unwrap();
+    let client = client_with_cert(&f.ca, &device, device.key_pem.as_ref().unwrap());
+    let reloading = ReloadingServerConfig::new(f.tls_files.clone(), &[]).unwrap();
+    let first = connect(reloading.current(), client.clone()).await.unwrap();
+
+    let renewed =
+        f.ca.issue_server(&["localhost".into()], &[], 2 * DAY, now())
+            .unwrap();
+    renewed
+        .write_bundle(f.tls_files.cert.parent().unwrap(), "server")
+        .unwrap();
+    assert!(reloading.reload().unwrap());
+
+    let second = connect(reloading.current(), client).await.unwrap();
+    let served = |s: &common::Session| {
+        peer_identity(&s.client.get_ref().1.peer_certificates().unwrap()[0])
+            .unwrap()
+            .serial_hex
+    };
+    assert_eq!(served(&second), renewed.serial_hex);
+    assert_ne!(served(&first), renewed.serial_hex);
+}
+
+#[tokio::test]
+async fn watch_picks_up_changes_and_stops_on_shutdown() {
+    let mut f = fixture();
+    let device = f.ca.issue_device("sensor-1", DAY, now()).unwrap();
+    let reloading = Arc::new(ReloadingServerConfig::new(f.tls_files.clone(), &[]).unwrap());
+    let before = reloading.current();
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(
+        reloading
+            .clone()
+            .watch(Duration::from_millis(20), shutdown.clone()),
+    );
+
+    f.ca.revoke(&device.serial_hex, now()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while Arc::ptr_eq(&before, &reloading.current()) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("watch did not reload the changed CRL");
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("watch did not stop on shutdown")
+        .unwrap();
+}
+
+fn bundle_roots(ca: &CertificateAuthority) -> rustls::RootCertStore {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca.ca_bundle_pem().as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    roots
+}
