@@ -20,6 +20,7 @@ use crate::crl::RevocationState;
 use crate::error::PkiError;
 use crate::files::{self, Mode};
 use crate::serial;
+use crate::server_tls::TlsFiles;
 
 /// Self-signed root certificate.
 pub const ROOT_CERT_FILE: &str = "root-ca.pem";
@@ -275,6 +276,18 @@ impl CertificateAuthority {
     /// When the issuing CA expires; no certificate it signs outlives it.
     pub fn issuing_not_after(&self) -> OffsetDateTime {
         self.issuing_not_after
+    }
+
+    /// Mutual-TLS files for a server certificate issued by this CA: client
+    /// certificates must chain to the CA bundle and are checked against
+    /// `crl.pem`.
+    pub fn tls_files(&self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> TlsFiles {
+        TlsFiles {
+            cert: cert.into(),
+            key: key.into(),
+            client_ca: Some(self.ca_bundle_path()),
+            crl: Some(self.crl_path()),
+        }
     }
 
     /// Whether the root private key is present in the CA directory.

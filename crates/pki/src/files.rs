@@ -8,6 +8,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
@@ -34,7 +35,14 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8], mode: Mode) -> Result<(
         .file_name()
         .ok_or_else(|| PkiError::corrupt(path, "not a file path"))?
         .to_string_lossy();
-    let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
+    // Unique per process and per call, so concurrent writers of the same
+    // file never share (and clobber) a temporary.
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let tmp = dir.join(format!(
+        ".{file_name}.tmp-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
 
     let result = (|| {
         let mut file = open_new(&tmp, mode).map_err(|e| PkiError::io(&tmp, e))?;

@@ -3,6 +3,17 @@
 //! rustls server configuration (with live reload) the listeners use.
 //!
 //! Every TLS object is built with the aws-lc-rs provider explicitly.
+//!
+//! Typical first run: [`CertificateAuthority::open_or_create`] on the data
+//! directory; if it was created, [`CertificateAuthority::issue_server`] and
+//! [`CertificateAuthority::issue_device`] plus [`IssuedCert::write_bundle`]
+//! for the server and an example device; then
+//! [`ReloadingServerConfig::new`] with [`CertificateAuthority::tls_files`]
+//! and [`ReloadingServerConfig::watch`] in the background, calling
+//! [`ReloadingServerConfig::current`] per accepted connection and
+//! [`peer_identity`] on the verified client certificate. Validity periods
+//! are `std::time::Duration`s; instants are UTC `time::OffsetDateTime`s
+//! truncated to whole seconds, as X.509 stores them.
 
 mod ca;
 mod crl;

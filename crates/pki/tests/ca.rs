@@ -541,3 +541,19 @@ fn pem_encode(label: &str, der: &[u8]) -> String {
         body.join("\n")
     )
 }
+
+#[test]
+fn shared_types_are_thread_safe() {
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+    assert_send_sync::<CertificateAuthority>();
+    assert_send_sync::<civitas_pki::ReloadingServerConfig>();
+    assert_send_sync::<PkiError>();
+    assert_send_sync::<civitas_pki::IssuedCert>();
+}
+
+#[test]
+fn tls_files_point_at_the_bundle_and_crl() {
+    let f = fixture();
+    let files = f.ca.tls_files(&f.tls_files.cert, &f.tls_files.key);
+    assert_eq!(files, f.tls_files);
+}
