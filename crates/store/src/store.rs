@@ -72,14 +72,24 @@ impl Store {
     ///
     /// Dropping the future does not withdraw the ops: once queued they are
     /// committed.
-    pub async fn commit(&self, ops: Vec<Op>) -> Result<(), StoreError> {
+    ///
+    /// The ops are queued when this is called, not when the future is first
+    /// polled: a caller can hold the future while it goes on submitting
+    /// later ops, and they still apply in call order.
+    pub fn commit(
+        &self,
+        ops: Vec<Op>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send + 'static {
         let (reply, done) = oneshot::channel();
-        self.send(Request::Ops {
+        let sent = self.send(Request::Ops {
             ops,
             reply: Some(reply),
-        })?;
-        // The sender is dropped unanswered only if the thread stopped first.
-        done.await.map_err(|_| StoreError::Closed)?
+        });
+        async move {
+            sent?;
+            // The sender is dropped unanswered only if the thread stopped first.
+            done.await.map_err(|_| StoreError::Closed)?
+        }
     }
 
     /// Queues `ops` for the next group commit without waiting; they are
