@@ -1,1 +1,182 @@
-//! placeholder
+//! The civitas MQTT broker (the AWS IoT Core message broker role).
+//!
+//! [`Broker::new`] restores durable state from the store; [`Broker::run`]
+//! serves already-bound listeners until the shutdown token is cancelled,
+//! so tests can start as many brokers as they like on port 0. Mutual TLS
+//! is the default and only default listener; anonymous and plaintext
+//! listeners exist only when the configuration asks for them.
+
+mod authz;
+pub mod clock;
+pub mod config;
+mod connect;
+mod connection;
+mod inbound;
+mod lifecycle;
+mod listener;
+mod outbound;
+mod router;
+mod session;
+mod shared;
+mod subscribe;
+
+use std::sync::Arc;
+
+use civitas_pki::ReloadingServerConfig;
+use civitas_store::Store;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{AuthMode, BrokerConfig, IdentityGrant, Limits, ListenerConfig, Permissions};
+pub use shared::Stats;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("listener {name}: {reason}")]
+    Listener { name: String, reason: String },
+    #[error("listener {name}: cannot bind {addr}: {source}")]
+    Bind {
+        name: String,
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("store: {0}")]
+    Store(#[from] civitas_store::StoreError),
+}
+
+/// TLS server configurations the listeners use; both reload live.
+#[derive(Debug, Clone)]
+pub struct BrokerTls {
+    /// Requires a client certificate from the civitas CA (mtls listeners).
+    pub mutual: Arc<ReloadingServerConfig>,
+    /// Server authentication only (anonymous listeners that use TLS).
+    pub server_only: Option<Arc<ReloadingServerConfig>>,
+}
+
+pub struct Broker {
+    shared: Arc<shared::Shared>,
+    config: BrokerConfig,
+    tls: Option<BrokerTls>,
+    restored: Vec<civitas_store::PersistedSession>,
+}
+
+impl Broker {
+    /// Build a broker over `store`, loading retained messages and
+    /// persistent sessions. `shutdown` stops it.
+    pub fn new(
+        config: BrokerConfig,
+        store: Store,
+        tls: Option<BrokerTls>,
+        clock: Arc<dyn Clock>,
+        shutdown: CancellationToken,
+    ) -> Result<Broker, BrokerError> {
+        let router = Arc::new(router::Router::new(config.limits.clone(), clock));
+        let state = store.load_broker_state()?;
+        for message in state.retained {
+            router.restore_retained(message);
+        }
+        let shared = Arc::new(shared::Shared::new(router, store, shutdown));
+        Ok(Broker {
+            shared,
+            config,
+            tls,
+            restored: state.sessions,
+        })
+    }
+
+    /// Check every listener's security settings before anything binds.
+    pub fn validate_listeners(config: &BrokerConfig, tls_available: bool) -> Result<(), BrokerError> {
+        for l in &config.listeners {
+            let err = |reason: &str| BrokerError::Listener {
+                name: l.name.clone(),
+                reason: reason.to_string(),
+            };
+            if l.auth == AuthMode::Anonymous && !l.bind.ip().is_loopback() {
+                return Err(err(
+                    "anonymous listeners are allowed on loopback addresses only",
+                ));
+            }
+            if !l.tls && !l.plaintext_acknowledged {
+                return Err(err(
+                    "tls = false needs plaintext_acknowledged = true: plaintext MQTT exposes device data",
+                ));
+            }
+            if l.auth == AuthMode::Mtls && !l.tls {
+                return Err(err("mutual TLS needs tls = true"));
+            }
+            if l.tls && !tls_available {
+                return Err(err("TLS is on but no certificates are configured"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Bind every configured listener.
+    pub async fn bind(config: &BrokerConfig) -> Result<Vec<(ListenerConfig, TcpListener)>, BrokerError> {
+        let mut out = Vec::new();
+        for l in &config.listeners {
+            let listener = TcpListener::bind(l.bind).await.map_err(|source| BrokerError::Bind {
+                name: l.name.clone(),
+                addr: l.bind,
+                source,
+            })?;
+            out.push((l.clone(), listener));
+        }
+        Ok(out)
+    }
+
+    /// Counters for logs, tests and benchmarks.
+    pub fn stats(&self) -> Arc<Stats> {
+        self.shared.stats.clone()
+    }
+
+    /// Serve until the shutdown token is cancelled, then disconnect every
+    /// client (reason 0x8B for MQTT 5), settle wills and flush the store.
+    pub async fn run(self, listeners: Vec<(ListenerConfig, TcpListener)>) -> Result<(), BrokerError> {
+        Broker::validate_listeners(&self.config, self.tls.is_some())?;
+        let shared = self.shared.clone();
+        let ops = lifecycle::restore_sessions(&shared, self.restored);
+        if !ops.is_empty() {
+            shared.store.commit(ops).await?;
+        }
+        let connections = TaskTracker::new();
+        let mut accept_tasks = Vec::new();
+        for (config, listener) in listeners {
+            if config.auth == AuthMode::Anonymous {
+                tracing::warn!(listener = %config.name, addr = ?listener.local_addr().ok(), "anonymous listener enabled: any local process can connect without credentials");
+            }
+            if !config.tls {
+                tracing::warn!(listener = %config.name, addr = ?listener.local_addr().ok(), "plaintext listener enabled");
+            }
+            let tls = match (&self.tls, config.tls, config.auth) {
+                (_, false, _) => None,
+                (Some(t), true, AuthMode::Mtls) => Some(t.mutual.clone()),
+                (Some(t), true, AuthMode::Anonymous) => {
+                    Some(t.server_only.clone().unwrap_or_else(|| t.mutual.clone()))
+                }
+                (None, true, _) => None,
+            };
+            tracing::info!(listener = %config.name, addr = ?listener.local_addr().ok(), auth = ?config.auth, tls = config.tls, "listening");
+            accept_tasks.push(tokio::spawn(listener::accept_loop(
+                listener,
+                Arc::new(config),
+                tls,
+                shared.clone(),
+                connections.clone(),
+            )));
+        }
+        shared.shutdown.cancelled().await;
+        for t in accept_tasks {
+            let _ = t.await;
+        }
+        connections.close();
+        connections.wait().await;
+        shared.tasks.close();
+        shared.tasks.wait().await;
+        shared.store.close()?;
+        tracing::info!("broker stopped");
+        Ok(())
+    }
+}

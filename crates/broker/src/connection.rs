@@ -1,0 +1,348 @@
+//! One client connection: the read loop, dispatch of each packet, the
+//! keep-alive timer and the hand-off of encoded packets to the writer.
+//!
+//! The connection task owns the protocol state of its network connection
+//! (topic aliases, acknowledgements waiting for the store); the session it
+//! is attached to outlives it. Packets are written by a separate writer
+//! task, which coalesces whatever is ready into one TLS write.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use civitas_mqtt::{
+    Disconnect, DisconnectProperties, Packet, Protocol, PubAck, ReasonCode, Will, decode, encode,
+};
+use civitas_pki::PeerIdentity;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesOrdered;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{Notify, mpsc};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::authz::Grants;
+use crate::config::ListenerConfig;
+use crate::session::SessionRef;
+use crate::shared::{Shared, Stats};
+
+/// An acknowledgement held back until the store has made the message
+/// durable; resolved in the order the PUBLISHes arrived.
+pub(crate) type PendingAck =
+    Pin<Box<dyn Future<Output = (Packet, Result<(), civitas_store::StoreError>)> + Send>>;
+
+/// Why a connection ends.
+#[derive(Debug)]
+pub(crate) enum Close {
+    /// The client sent DISCONNECT; `keep_will` for reason 0x04.
+    ClientDisconnect { keep_will: bool },
+    /// The network went away (EOF, I/O error).
+    NetworkLost(String),
+    /// The broker closes it, telling a v5 client why.
+    Server { reason: ReasonCode, message: String },
+}
+
+pub(crate) struct Connection {
+    pub shared: Arc<Shared>,
+    pub listener: Arc<ListenerConfig>,
+    pub peer: SocketAddr,
+    pub identity: Option<PeerIdentity>,
+    pub id: u64,
+    pub protocol: Protocol,
+    pub client_id: Arc<str>,
+    pub session: Option<SessionRef>,
+    pub grants: Arc<Grants>,
+    pub will: Option<Will>,
+    pub keep_alive: Duration,
+    /// The client's Receive Maximum (capped by our max_inflight).
+    pub client_receive_maximum: u16,
+    /// The client's Maximum Packet Size; larger messages are not sent.
+    pub client_max_packet_size: u32,
+    pub client_topic_alias_max: u16,
+    pub inbound_aliases: HashMap<u16, String>,
+    pub outbound_aliases: HashMap<String, u16>,
+    pub pending_acks: FuturesOrdered<PendingAck>,
+    pub wake: Arc<Notify>,
+    pub kick: CancellationToken,
+    pub detached: CancellationToken,
+    pub out: BytesMut,
+    writer: Option<mpsc::Sender<Bytes>>,
+}
+
+impl Connection {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        listener: Arc<ListenerConfig>,
+        peer: SocketAddr,
+        identity: Option<PeerIdentity>,
+    ) -> Self {
+        let id = shared.connection_id();
+        Connection {
+            shared,
+            listener,
+            peer,
+            identity,
+            id,
+            protocol: Protocol::V311,
+            client_id: Arc::from(""),
+            session: None,
+            grants: Arc::new(Grants::default()),
+            will: None,
+            keep_alive: Duration::ZERO,
+            client_receive_maximum: u16::MAX,
+            client_max_packet_size: u32::MAX,
+            client_topic_alias_max: 0,
+            inbound_aliases: HashMap::new(),
+            outbound_aliases: HashMap::new(),
+            pending_acks: FuturesOrdered::new(),
+            wake: Arc::new(Notify::new()),
+            kick: CancellationToken::new(),
+            detached: CancellationToken::new(),
+            out: BytesMut::with_capacity(4096),
+            writer: None,
+        }
+    }
+
+    /// Queue a packet for writing (encoded now, written at the next flush).
+    pub(crate) fn send(&mut self, packet: &Packet) {
+        if let Err(e) = encode(packet, self.protocol, &mut self.out) {
+            tracing::error!(client_id = %self.client_id, packet = packet.name(), error = %e, "cannot encode packet");
+        }
+    }
+
+    /// Hand what has been encoded to the writer task.
+    pub(crate) async fn flush(&mut self) -> Result<(), Close> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let chunk = self.out.split().freeze();
+        match &self.writer {
+            Some(w) => w
+                .send(chunk)
+                .await
+                .map_err(|_| Close::NetworkLost("writer closed".into())),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Serve one accepted (and, where configured, TLS-wrapped) stream until
+/// it closes.
+pub(crate) async fn serve<S>(
+    stream: S,
+    shared: Arc<Shared>,
+    listener: Arc<ListenerConfig>,
+    peer: SocketAddr,
+    identity: Option<PeerIdentity>,
+    connect_deadline: Instant,
+) where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (mut reader, writer) = tokio::io::split(stream);
+    let (tx, rx) = mpsc::channel::<Bytes>(64);
+    let writer_task = tokio::spawn(write_loop(writer, rx));
+    let mut conn = Connection::new(shared.clone(), listener, peer, identity);
+    conn.writer = Some(tx);
+    let mut buf = BytesMut::with_capacity(4096);
+
+    let connected = conn
+        .read_connect(&mut reader, &mut buf, connect_deadline)
+        .await;
+    let close = match connected {
+        Ok(()) => {
+            Stats::inc(&shared.stats.connections_active);
+            let close = conn.run(&mut reader, &mut buf).await;
+            shared
+                .stats
+                .connections_active
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            close
+        }
+        Err(close) => close,
+    };
+    conn.finish(close).await;
+    // Dropping the sender lets the writer flush what is queued and shut
+    // the stream down.
+    conn.writer = None;
+    let _ = tokio::time::timeout(Duration::from_secs(5), writer_task).await;
+}
+
+async fn write_loop<W: AsyncWrite + Unpin>(mut w: W, mut rx: mpsc::Receiver<Bytes>) {
+    let mut buf = BytesMut::with_capacity(16 * 1024);
+    while let Some(first) = rx.recv().await {
+        buf.extend_from_slice(&first);
+        while buf.len() < 64 * 1024 {
+            match rx.try_recv() {
+                Ok(more) => buf.extend_from_slice(&more),
+                Err(_) => break,
+            }
+        }
+        if w.write_all(&buf).await.is_err() || w.flush().await.is_err() {
+            return;
+        }
+        buf.clear();
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(2), w.shutdown()).await;
+}
+
+impl Connection {
+    async fn run<R: AsyncRead + Unpin>(&mut self, reader: &mut R, buf: &mut BytesMut) -> Close {
+        let max_packet = self.shared.router.limits.max_packet_size;
+        let mut last_seen = Instant::now();
+        loop {
+            // Handle every whole packet already buffered.
+            loop {
+                match decode(buf, Some(self.protocol), max_packet) {
+                    Ok(Some(packet)) => {
+                        last_seen = Instant::now();
+                        if let Err(close) = self.handle(packet).await {
+                            return close;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        Stats::inc(&self.shared.stats.protocol_errors);
+                        return Close::Server {
+                            reason: e.reason_code(),
+                            message: e.to_string(),
+                        };
+                    }
+                }
+            }
+            if let Err(close) = self.deliver().await {
+                return close;
+            }
+            if let Err(close) = self.flush().await {
+                return close;
+            }
+            let keep_alive_deadline = if self.keep_alive.is_zero() {
+                None
+            } else {
+                Some(last_seen + self.keep_alive.mul_f32(1.5))
+            };
+            tokio::select! {
+                read = reader.read_buf(buf) => match read {
+                    Ok(0) => return Close::NetworkLost("connection closed by peer".into()),
+                    Ok(_) => {}
+                    Err(e) => return Close::NetworkLost(e.to_string()),
+                },
+                _ = self.wake.notified() => {}
+                Some((ack, result)) = self.pending_acks.next(), if !self.pending_acks.is_empty() => {
+                    if let Err(e) = result {
+                        tracing::error!(client_id = %self.client_id, error = %e, "store commit failed; closing so the client resends");
+                        return Close::Server { reason: ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR, message: "storage unavailable".into() };
+                    }
+                    self.send(&ack);
+                }
+                _ = sleep_until_opt(keep_alive_deadline) => {
+                    return Close::Server { reason: ReasonCode::KEEP_ALIVE_TIMEOUT, message: "keep-alive timeout".into() };
+                }
+                _ = self.kick.cancelled() => {
+                    let reason = self.session.as_ref().and_then(|s| s.lock().kick_reason).unwrap_or(ReasonCode::ADMINISTRATIVE_ACTION);
+                    return Close::Server { reason, message: "closed by the broker".into() };
+                }
+                _ = self.shared.shutdown.cancelled() => {
+                    return Close::Server { reason: ReasonCode::SERVER_SHUTTING_DOWN, message: "server shutting down".into() };
+                }
+            }
+        }
+    }
+
+    async fn handle(&mut self, packet: Packet) -> Result<(), Close> {
+        match packet {
+            Packet::Publish(p) => self.on_publish(p),
+            Packet::PubAck(a) => {
+                self.on_puback(a);
+                Ok(())
+            }
+            Packet::PubRec(a) => {
+                self.on_pubrec(a);
+                Ok(())
+            }
+            Packet::PubRel(a) => {
+                self.on_pubrel(a);
+                Ok(())
+            }
+            Packet::PubComp(a) => {
+                self.on_pubcomp(a);
+                Ok(())
+            }
+            Packet::Subscribe(s) => self.on_subscribe(s),
+            Packet::Unsubscribe(u) => {
+                self.on_unsubscribe(u);
+                Ok(())
+            }
+            Packet::PingReq => {
+                self.send(&Packet::PingResp);
+                Ok(())
+            }
+            Packet::Disconnect(d) => Err(self.on_disconnect(d)),
+            Packet::Connect(_) => Err(protocol_error("a second CONNECT on one connection")),
+            Packet::Auth(_) => Err(Close::Server {
+                reason: ReasonCode::BAD_AUTHENTICATION_METHOD,
+                message: "enhanced authentication is not supported".into(),
+            }),
+            other => Err(protocol_error(&format!(
+                "{} is not sent by clients",
+                other.name()
+            ))),
+        }
+    }
+
+    fn on_disconnect(&mut self, d: Disconnect) -> Close {
+        if let Some(new_expiry) = d.properties.session_expiry_interval
+            && let Some(session) = &self.session
+        {
+            let mut s = session.lock();
+            if s.expiry_interval == 0 && new_expiry != 0 {
+                return protocol_error(
+                    "session expiry interval set in DISCONNECT after CONNECT gave 0",
+                );
+            }
+            s.expiry_interval = new_expiry.min(self.shared.router.limits.max_session_expiry_secs);
+        }
+        Close::ClientDisconnect {
+            keep_will: d.reason_code == ReasonCode::DISCONNECT_WITH_WILL,
+        }
+    }
+
+    /// Tell a v5 client why it is being disconnected (if it got that far).
+    pub(crate) async fn send_disconnect(&mut self, reason: ReasonCode, message: &str) {
+        if self.protocol == Protocol::V5 && self.session.is_some() {
+            let packet = Packet::Disconnect(Disconnect {
+                reason_code: reason,
+                properties: DisconnectProperties {
+                    reason_string: Some(message.to_string()),
+                    ..Default::default()
+                },
+            });
+            self.send(&packet);
+        }
+        let _ = self.flush().await;
+    }
+
+    pub(crate) fn ack(&self, packet_id: u16, reason: ReasonCode) -> PubAck {
+        PubAck {
+            packet_id,
+            reason_code: reason,
+            properties: Default::default(),
+        }
+    }
+}
+
+pub(crate) fn protocol_error(message: &str) -> Close {
+    Close::Server {
+        reason: ReasonCode::PROTOCOL_ERROR,
+        message: message.to_string(),
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

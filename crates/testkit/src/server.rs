@@ -1,0 +1,209 @@
+//! A whole broker on port 0 over a temp data dir, in this process. It can
+//! be stopped and started again over the same data (same ports), to test
+//! what survives a restart.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use civitas_broker::{
+    AuthMode, Broker, BrokerConfig, BrokerTls, ListenerConfig, Permissions, Stats, SystemClock,
+};
+use civitas_pki::ReloadingServerConfig;
+use civitas_store::{Store, StoreOptions};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::pki::{DeviceFiles, TestPki};
+
+pub struct TestBrokerOptions {
+    /// Listeners' bind addresses are replaced by 127.0.0.1:0.
+    pub config: BrokerConfig,
+}
+
+impl Default for TestBrokerOptions {
+    fn default() -> Self {
+        TestBrokerOptions {
+            config: BrokerConfig::default(),
+        }
+    }
+}
+
+impl TestBrokerOptions {
+    /// The default mutual-TLS listener plus an anonymous plaintext one on
+    /// loopback (named "anon") that may do anything.
+    pub fn with_anonymous() -> Self {
+        let mut config = BrokerConfig::default();
+        config.listeners.push(ListenerConfig {
+            name: "anon".into(),
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            auth: AuthMode::Anonymous,
+            tls: false,
+            plaintext_acknowledged: true,
+            client_id_must_match_identity: false,
+            permissions: Permissions::allow_all(),
+        });
+        TestBrokerOptions { config }
+    }
+}
+
+pub struct TestBroker {
+    pub pki: TestPki,
+    pub data_dir: tempfile::TempDir,
+    config: BrokerConfig,
+    addrs: HashMap<String, SocketAddr>,
+    running: Option<Running>,
+}
+
+struct Running {
+    shutdown: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+    stats: Arc<Stats>,
+}
+
+impl TestBroker {
+    pub async fn start() -> anyhow::Result<TestBroker> {
+        Self::start_with(TestBrokerOptions::default()).await
+    }
+
+    pub async fn start_with(options: TestBrokerOptions) -> anyhow::Result<TestBroker> {
+        crate::init();
+        let mut config = options.config;
+        for l in &mut config.listeners {
+            l.bind = SocketAddr::from(([127, 0, 0, 1], 0));
+        }
+        let mut broker = TestBroker {
+            pki: TestPki::new()?,
+            data_dir: tempfile::tempdir()?,
+            config,
+            addrs: HashMap::new(),
+            running: None,
+        };
+        broker.launch().await?;
+        Ok(broker)
+    }
+
+    async fn launch(&mut self) -> anyhow::Result<()> {
+        let store = Store::open(
+            &self.data_dir.path().join("civitas.redb"),
+            StoreOptions::default(),
+        )?;
+        let tls = BrokerTls {
+            mutual: Arc::new(ReloadingServerConfig::new(
+                self.pki.mutual_tls_files(),
+                &[],
+            )?),
+            server_only: Some(Arc::new(ReloadingServerConfig::new(
+                self.pki.server_tls_files(),
+                &[],
+            )?)),
+        };
+        let shutdown = CancellationToken::new();
+        let broker = Broker::new(
+            self.config.clone(),
+            store,
+            Some(tls),
+            Arc::new(SystemClock),
+            shutdown.clone(),
+        )?;
+        let mut listeners = Vec::new();
+        for l in &self.config.listeners {
+            // After a restart, bind the same ports again so clients can
+            // reconnect with unchanged options.
+            let addr = self.addrs.get(&l.name).copied().unwrap_or(l.bind);
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding {addr}"))?;
+            self.addrs.insert(l.name.clone(), listener.local_addr()?);
+            listeners.push((l.clone(), listener));
+        }
+        let stats = broker.stats();
+        let task = tokio::spawn(async move { broker.run(listeners).await.map_err(Into::into) });
+        self.running = Some(Running {
+            shutdown,
+            task,
+            stats,
+        });
+        Ok(())
+    }
+
+    /// The address of the listener named `name` ("mqtts" is the default
+    /// mutual-TLS one).
+    pub fn addr_of(&self, name: &str) -> SocketAddr {
+        self.addrs[name]
+    }
+
+    /// The default mutual-TLS listener's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr_of("mqtts")
+    }
+
+    pub fn stats(&self) -> Arc<Stats> {
+        match &self.running {
+            Some(r) => r.stats.clone(),
+            None => Arc::new(Stats::default()),
+        }
+    }
+
+    pub fn device(&self, name: &str) -> anyhow::Result<DeviceFiles> {
+        self.pki.device(name)
+    }
+
+    /// Graceful stop: clients are disconnected, the store is flushed.
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
+        if let Some(r) = self.running.take() {
+            r.shutdown.cancel();
+            tokio::time::timeout(Duration::from_secs(15), r.task)
+                .await
+                .context("broker did not stop within 15 s")???;
+        }
+        Ok(())
+    }
+
+    /// Stop and start again over the same data dir and ports.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.stop().await?;
+        self.launch().await
+    }
+
+    /// rumqttc (MQTT 3.1.1) options for a device over mutual TLS.
+    pub async fn mqtt_options(&self, device: &DeviceFiles) -> anyhow::Result<rumqttc::MqttOptions> {
+        self.mqtt_options_with(&device.name, crate::ClientTls::Device(device))
+            .await
+    }
+
+    /// rumqttc (MQTT 3.1.1) options with any client TLS setup.
+    pub async fn mqtt_options_with(
+        &self,
+        client_id: &str,
+        tls: crate::ClientTls<'_>,
+    ) -> anyhow::Result<rumqttc::MqttOptions> {
+        let local = crate::mtls_tunnel(self.addr(), crate::client_config(tls)?).await?;
+        let mut o = rumqttc::MqttOptions::new(client_id, "127.0.0.1", local.port());
+        o.set_keep_alive(Duration::from_secs(30));
+        Ok(o)
+    }
+
+    /// rumqttc MQTT 5 options for a device over mutual TLS.
+    pub async fn mqtt5_options(
+        &self,
+        device: &DeviceFiles,
+    ) -> anyhow::Result<rumqttc::v5::MqttOptions> {
+        let tls = crate::client_config(crate::ClientTls::Device(device))?;
+        let local = crate::mtls_tunnel(self.addr(), tls).await?;
+        let mut o = rumqttc::v5::MqttOptions::new(&device.name, "127.0.0.1", local.port());
+        o.set_keep_alive(Duration::from_secs(30));
+        Ok(o)
+    }
+}
+
+impl Drop for TestBroker {
+    fn drop(&mut self) {
+        if let Some(r) = &self.running {
+            r.shutdown.cancel();
+        }
+    }
+}
