@@ -7,6 +7,37 @@
 //! returns only once its ops are on disk, so the broker can acknowledge a
 //! PUBLISH as soon as it does.
 //!
+//! ```
+//! # async fn demo() -> Result<(), civitas_store::StoreError> {
+//! use civitas_store::{Op, SessionRecord, Store, StoreOptions};
+//!
+//! let dir = tempfile::tempdir().expect("temp dir");
+//! let store = Store::open(&dir.path().join("state.redb"), StoreOptions::default())?;
+//! // At start: restore sessions and retained messages.
+//! let state = store.load_broker_state()?;
+//! assert!(state.sessions.is_empty());
+//! // Per packet: wait for durability before acknowledging.
+//! store
+//!     .commit(vec![Op::PutSession(SessionRecord {
+//!         client_id: "sensor-1".into(),
+//!         protocol_level: 5,
+//!         session_expiry_interval: 3600,
+//!         disconnected_at_ms: None,
+//!         subscriptions: Vec::new(),
+//!         will: None,
+//!     })])
+//!     .await?;
+//! // Bookkeeping nobody waits for (e.g. a PUBACK received) can be submitted.
+//! store.submit(vec![Op::DeleteOutbound { client_id: "sensor-1".into(), seq: 0 }]);
+//! store.close()?;
+//! # Ok(())
+//! # }
+//! # tokio::runtime::Runtime::new().expect("runtime").block_on(demo()).expect("demo");
+//! ```
+//!
+//! `load_broker_state` and `close` do blocking file I/O; call them at start
+//! and shutdown, or from `spawn_blocking`.
+//!
 //! Layout: `records` holds the public data types, `codec` their versioned
 //! binary encoding, `tables` one module per table family plus the schema
 //! version in `meta`, `commit` the commit thread, `store` the handle.
@@ -27,3 +58,10 @@ pub use records::{
 };
 pub use store::Store;
 pub use tables::meta::SCHEMA_VERSION;
+
+// The broker shares one handle across its tasks.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Store>();
+    send_sync::<StoreError>();
+};

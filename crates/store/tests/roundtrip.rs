@@ -277,6 +277,25 @@ async fn ops_apply_in_call_order_across_submit_and_commit() {
 }
 
 #[tokio::test]
+async fn a_commit_is_queued_when_called_not_when_awaited() {
+    let dir = temp_dir();
+    let store = open(&dir);
+    let mut first = bare_session("c");
+    first.session_expiry_interval = 1;
+    let mut second = bare_session("c");
+    second.session_expiry_interval = 2;
+
+    let pending = store.commit(vec![Op::PutSession(first)]);
+    store.submit(vec![Op::PutSession(second)]);
+    // The future outlives the handle it came from and can be spawned.
+    drop(store);
+    tokio::spawn(pending).await.unwrap().unwrap();
+
+    let state = open(&dir).load_broker_state().unwrap();
+    assert_eq!(state.sessions[0].record.session_expiry_interval, 2);
+}
+
+#[tokio::test]
 async fn a_commit_sees_every_earlier_submit() {
     let dir = temp_dir();
     let store = open(&dir);

@@ -30,6 +30,17 @@ pub(crate) fn prepare(
     txn: &mut WriteTransaction,
     create_tables: impl FnOnce(&WriteTransaction) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
+    migrate(txn, SCHEMA_VERSION, MIGRATIONS, create_tables)
+}
+
+/// `prepare` for a given current version and migration list, so that the
+/// migration path can be exercised before a second version exists.
+fn migrate(
+    txn: &mut WriteTransaction,
+    current: u32,
+    migrations: &[Migration],
+    create_tables: impl FnOnce(&WriteTransaction) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
     txn.set_durability(Durability::Immediate)?;
     let found = {
         let table = txn.open_table(TABLE)?;
@@ -42,10 +53,10 @@ pub(crate) fn prepare(
         }
     };
     match found {
-        Some(v) if v > SCHEMA_VERSION => {
+        Some(v) if v > current => {
             return Err(StoreError::SchemaTooNew {
                 found: v,
-                supported: SCHEMA_VERSION,
+                supported: current,
             });
         }
         Some(0) => {
@@ -60,7 +71,7 @@ pub(crate) fn prepare(
             ));
         }
         Some(v) => {
-            for (i, migrate) in MIGRATIONS.iter().enumerate().skip(v as usize - 1) {
+            for (i, migrate) in migrations.iter().enumerate().skip(v as usize - 1) {
                 tracing::info!(from = i + 1, to = i + 2, "migrating store schema");
                 migrate(txn)?;
             }
@@ -70,12 +81,97 @@ pub(crate) fn prepare(
     // Creating is idempotent, and doing it on every open means a table added
     // by a later version exists before anything reads it.
     create_tables(txn)?;
-    if found != Some(SCHEMA_VERSION) {
+    if found != Some(current) {
         let mut table = txn.open_table(TABLE)?;
-        table.insert(
-            SCHEMA_VERSION_KEY,
-            encode_meta_u32(SCHEMA_VERSION).as_slice(),
-        )?;
+        table.insert(SCHEMA_VERSION_KEY, encode_meta_u32(current).as_slice())?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use redb::{Database, ReadableDatabase, ReadableTableMetadata};
+
+    use super::*;
+
+    const LOG: TableDefinition<u64, u32> = TableDefinition::new("migration_log");
+
+    /// Records which migration ran, in order.
+    fn log(txn: &WriteTransaction, step: u32) -> Result<(), StoreError> {
+        let mut t = txn.open_table(LOG)?;
+        let n = t.len()?;
+        t.insert(n, step)?;
+        Ok(())
+    }
+
+    fn to_2(txn: &WriteTransaction) -> Result<(), StoreError> {
+        log(txn, 2)
+    }
+
+    fn to_3(txn: &WriteTransaction) -> Result<(), StoreError> {
+        log(txn, 3)
+    }
+
+    fn run(db: &Database, current: u32) -> Result<(), StoreError> {
+        let mut txn = db.begin_write()?;
+        migrate(&mut txn, current, &[to_2, to_3], |_| Ok(()))?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    fn version(db: &Database) -> u32 {
+        let txn = db.begin_read().unwrap();
+        let t = txn.open_table(TABLE).unwrap();
+        decode_meta_u32(t.get(SCHEMA_VERSION_KEY).unwrap().unwrap().value()).unwrap()
+    }
+
+    fn logged(db: &Database) -> Vec<u32> {
+        let txn = db.begin_read().unwrap();
+        match txn.open_table(LOG) {
+            Ok(t) => t.iter().unwrap().map(|e| e.unwrap().1.value()).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn older_versions_are_migrated_forward_step_by_step() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let db = Database::create(file.path()).unwrap();
+
+        // A new store is created at the version given, with no migrations.
+        run(&db, 1).unwrap();
+        assert_eq!(version(&db), 1);
+        assert!(logged(&db).is_empty());
+
+        // Two versions later, both steps run, in order, once.
+        run(&db, 3).unwrap();
+        assert_eq!(version(&db), 3);
+        assert_eq!(logged(&db), vec![2, 3]);
+        run(&db, 3).unwrap();
+        assert_eq!(logged(&db), vec![2, 3]);
+
+        // An older build refuses what the newer one wrote.
+        assert!(matches!(
+            run(&db, 2),
+            Err(StoreError::SchemaTooNew {
+                found: 3,
+                supported: 2
+            })
+        ));
+    }
+
+    #[test]
+    fn a_failed_migration_leaves_the_old_version() {
+        fn fail(_: &WriteTransaction) -> Result<(), StoreError> {
+            Err(StoreError::Closed)
+        }
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let db = Database::create(file.path()).unwrap();
+        run(&db, 1).unwrap();
+        let mut txn = db.begin_write().unwrap();
+        assert!(migrate(&mut txn, 3, &[to_2, fail], |_| Ok(())).is_err());
+        drop(txn);
+        assert_eq!(version(&db), 1);
+        assert!(logged(&db).is_empty());
+    }
 }
