@@ -2,7 +2,7 @@
 //! integers, variable byte integers, length-prefixed binary data and UTF-8
 //! strings, read from a packet body and written to an output buffer.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::error::{DecodeError, EncodeError, Malformed};
 
@@ -109,33 +109,41 @@ impl Reader {
         self.buf.is_empty()
     }
 
-    pub(crate) fn take(&mut self, n: usize, what: &'static str) -> Result<Bytes, DecodeError> {
+    fn need(&self, n: usize, what: &'static str) -> Result<(), DecodeError> {
         if self.buf.len() < n {
             return Err(Malformed::Truncated { what }.into());
         }
+        Ok(())
+    }
+
+    /// The next `n` bytes as a slice of the packet (no copy).
+    pub(crate) fn take(&mut self, n: usize, what: &'static str) -> Result<Bytes, DecodeError> {
+        self.need(n, what)?;
         Ok(self.buf.split_to(n))
     }
 
+    // Fixed-size reads advance in place rather than slicing, which would
+    // touch the shared reference count for every field.
+
     pub(crate) fn u8(&mut self, what: &'static str) -> Result<u8, DecodeError> {
-        let b = *self.buf.first().ok_or(Malformed::Truncated { what })?;
-        self.buf = self.buf.slice(1..);
-        Ok(b)
+        self.need(1, what)?;
+        Ok(self.buf.get_u8())
     }
 
     pub(crate) fn u16(&mut self, what: &'static str) -> Result<u16, DecodeError> {
-        let b = self.take(2, what)?;
-        Ok(u16::from_be_bytes([b[0], b[1]]))
+        self.need(2, what)?;
+        Ok(self.buf.get_u16())
     }
 
     pub(crate) fn u32(&mut self, what: &'static str) -> Result<u32, DecodeError> {
-        let b = self.take(4, what)?;
-        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        self.need(4, what)?;
+        Ok(self.buf.get_u32())
     }
 
     pub(crate) fn varint(&mut self, what: &'static str) -> Result<u32, DecodeError> {
         match parse_varint(&self.buf, what)? {
             Some((v, n)) => {
-                self.buf = self.buf.slice(n..);
+                self.buf.advance(n);
                 Ok(v)
             }
             None => Err(Malformed::Truncated { what }.into()),
@@ -151,12 +159,16 @@ impl Reader {
     /// A UTF-8 encoded string: valid UTF-8 (which already excludes
     /// surrogates) and no U+0000.
     pub(crate) fn string(&mut self, what: &'static str) -> Result<String, DecodeError> {
-        let raw = self.binary(what)?;
-        let s = std::str::from_utf8(&raw).map_err(|_| Malformed::InvalidUtf8 { what })?;
+        let len = usize::from(self.u16(what)?);
+        self.need(len, what)?;
+        let s =
+            std::str::from_utf8(&self.buf[..len]).map_err(|_| Malformed::InvalidUtf8 { what })?;
         if s.contains('\0') {
             return Err(Malformed::NullCharacter { what }.into());
         }
-        Ok(s.to_owned())
+        let owned = s.to_owned();
+        self.buf.advance(len);
+        Ok(owned)
     }
 
     /// Everything left, as a slice of the packet (no copy).
