@@ -38,13 +38,11 @@ impl Connection {
                     )));
                 }
                 Ok(None) => {}
-                Err(DecodeError::UnsupportedProtocol { level, .. }) => {
-                    // Answer in the version the client speaks where we can.
-                    self.protocol = if level == 5 {
-                        Protocol::V5
-                    } else {
-                        Protocol::V311
-                    };
+                Err(e @ DecodeError::UnsupportedProtocol { level, .. }) => {
+                    // Answer in the CONNACK layout the client can read: a
+                    // later version (level 6 and up) gets the MQTT 5 one,
+                    // whose 0x84 says exactly what is wrong.
+                    self.protocol = e.connack_protocol().unwrap_or(Protocol::V311);
                     self.refuse(
                         ReasonCode::UNSUPPORTED_PROTOCOL_VERSION,
                         &format!("protocol level {level} is not supported"),

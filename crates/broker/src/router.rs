@@ -34,11 +34,14 @@ pub struct SubEntry {
     pub state: SubscriptionState,
 }
 
+/// A shared subscription group: its name and its (plain) filter.
+type GroupKey = (Arc<str>, String);
+
 pub struct Router {
     pub sessions: Mutex<HashMap<Arc<str>, SessionRef>>,
     subscriptions: RwLock<TopicTree<SubKey, SubEntry>>,
     retained: RwLock<HashMap<String, Arc<StoredMessage>>>,
-    shared_cursor: Mutex<HashMap<(Arc<str>, String), usize>>,
+    shared_cursor: Mutex<HashMap<GroupKey, usize>>,
     next_session_id: AtomicU64,
     pub limits: Limits,
     pub clock: Arc<dyn Clock>,
@@ -141,7 +144,7 @@ impl Router {
             retain_as_published: bool,
         }
         let mut targets: HashMap<u64, Target> = HashMap::new();
-        let mut groups: HashMap<(Arc<str>, String), Vec<(u64, SubEntry)>> = HashMap::new();
+        let mut groups: HashMap<GroupKey, Vec<(u64, SubEntry)>> = HashMap::new();
         {
             let tree = self.subscriptions.read();
             tree.for_each_match(&message.topic, |filter, key, entry| match &key.group {

@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod raw;
+pub mod v5;
+
 use std::time::Duration;
 
 use anyhow::{Context, bail};
