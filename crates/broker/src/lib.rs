@@ -88,7 +88,20 @@ impl Broker {
 
     /// Check every listener's security settings before anything binds.
     pub fn validate_listeners(config: &BrokerConfig, tls_available: bool) -> Result<(), BrokerError> {
+        if config.listeners.is_empty() {
+            return Err(BrokerError::Listener {
+                name: "(none)".into(),
+                reason: "no listeners are configured".into(),
+            });
+        }
+        let mut names = std::collections::HashSet::new();
         for l in &config.listeners {
+            if !names.insert(l.name.as_str()) {
+                return Err(BrokerError::Listener {
+                    name: l.name.clone(),
+                    reason: "two listeners have this name".into(),
+                });
+            }
             let err = |reason: &str| BrokerError::Listener {
                 name: l.name.clone(),
                 reason: reason.to_string(),

@@ -1,1 +1,89 @@
-fn main() {}
+//! The civitas binary: configuration, wiring and subcommands.
+
+mod config;
+mod up;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+#[derive(Parser, Debug)]
+#[command(name = "civitas", version, about = "A secure IoT platform for smart cities")]
+struct Cli {
+    /// Configuration file (default: ./civitas.toml when present).
+    #[arg(long, global = true, env = "CIVITAS_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (overrides `data_dir`).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Override any configuration field: `--set broker.limits.max_inflight=50`.
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Start civitas: on first run create the data directory, the CA, the
+    /// server certificate and example device bundles; then serve.
+    Up,
+    /// Configuration helpers.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Validate the configuration and print it with every override applied.
+    Check,
+}
+
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("civitas: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let path = match &cli.config {
+        Some(p) => Some(p.clone()),
+        None => {
+            let default = PathBuf::from("civitas.toml");
+            default.exists().then_some(default)
+        }
+    };
+    let mut sets = cli.sets.clone();
+    if let Some(dir) = &cli.data_dir {
+        sets.push(format!("data_dir={}", toml_string(&dir.to_string_lossy())));
+    }
+    let config = Config::load(path.as_deref(), std::env::vars(), &sets)?;
+    match cli.command {
+        Command::Up => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            runtime.block_on(up::up(config))
+        }
+        Command::Config(ConfigCommand::Check) => {
+            let text = toml::to_string_pretty(&config).context("printing the configuration")?;
+            println!("{text}");
+            eprintln!("configuration is valid");
+            Ok(())
+        }
+    }
+}
+
+/// A TOML basic string holding `s`.
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}

@@ -1,0 +1,236 @@
+//! `civitas up`: first-run bootstrap (data directory, CA, server
+//! certificate, example bundles), then the broker until SIGINT/SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use civitas_broker::{AuthMode, Broker, BrokerTls, SystemClock};
+use civitas_pki::{CertificateAuthority, ReloadingServerConfig, TlsFiles};
+use civitas_store::{Store, StoreOptions};
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, TlsConfig};
+
+/// The identity the quick start uses to watch the city.
+const OPERATOR: &str = "control-center";
+
+pub async fn up(config: Config) -> anyhow::Result<()> {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    init_logging(&config.log.level)?;
+
+    let data_dir = std::path::absolute(&config.data_dir)
+        .with_context(|| format!("data directory {}", config.data_dir.display()))?;
+    create_private_dir(&data_dir)?;
+    let now = OffsetDateTime::now_utc();
+    let (ca, created) = CertificateAuthority::open_or_create(
+        &data_dir.join("pki").join("ca"),
+        &config.tls.organization,
+        now,
+    )
+    .context("certificate authority")?;
+    let (cert, key) = ensure_server_cert(&ca, &config.tls, &data_dir.join("pki").join("server"), now)?;
+    let devices_dir = data_dir.join("devices");
+    let device = ensure_bundle(&ca, &config.tls, &devices_dir, &config.tls.example_device, now)?;
+    let operator = ensure_bundle(&ca, &config.tls, &devices_dir, OPERATOR, now)?;
+
+    let store = Store::open(&data_dir.join("civitas.redb"), StoreOptions::default())
+        .with_context(|| format!("opening {}", data_dir.join("civitas.redb").display()))?;
+    let shutdown = CancellationToken::new();
+    let mutual = Arc::new(ReloadingServerConfig::new(ca.tls_files(&cert, &key), &[])?);
+    let server_only = Arc::new(ReloadingServerConfig::new(
+        TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+            client_ca: None,
+            crl: None,
+        },
+        &[],
+    )?);
+    let interval = Duration::from_secs(config.tls.reload_interval_secs.max(1));
+    tokio::spawn(mutual.clone().watch(interval, shutdown.clone()));
+    tokio::spawn(server_only.clone().watch(interval, shutdown.clone()));
+
+    Broker::validate_listeners(&config.broker, true)?;
+    let listeners = Broker::bind(&config.broker).await?;
+    let bound: Vec<(String, AuthMode, bool, SocketAddr)> = listeners
+        .iter()
+        .filter_map(|(l, t)| Some((l.name.clone(), l.auth, l.tls, t.local_addr().ok()?)))
+        .collect();
+    let broker = Broker::new(
+        config.broker.clone(),
+        store,
+        Some(BrokerTls {
+            mutual,
+            server_only: Some(server_only),
+        }),
+        Arc::new(SystemClock),
+        shutdown.clone(),
+    )?;
+    print_quick_start(&data_dir, created, &ca, &bound, &device, &operator);
+
+    tokio::spawn(wait_for_signal(shutdown.clone()));
+    broker.run(listeners).await?;
+    Ok(())
+}
+
+fn init_logging(level: &str) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .with_context(|| format!("log.level {level:?} is not a valid filter"))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init()
+        .map_err(|e| anyhow::anyhow!("logging: {e}"))
+}
+
+async fn wait_for_signal(shutdown: CancellationToken) {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM");
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+    }
+    shutdown.cancel();
+}
+
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if !dir.exists() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("restricting {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// The server certificate, issued when missing or within 30 days of
+/// expiry.
+fn ensure_server_cert(
+    ca: &CertificateAuthority,
+    tls: &TlsConfig,
+    dir: &Path,
+    now: OffsetDateTime,
+) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let cert = dir.join("server.pem");
+    let key = dir.join("server.key");
+    let fresh = std::fs::read(&cert)
+        .ok()
+        .and_then(|pem| first_cert_not_after(&pem))
+        .is_some_and(|not_after| not_after - now > time::Duration::days(30));
+    if !(fresh && key.exists()) {
+        let issued = ca.issue_server(
+            &tls.server_names,
+            &tls.server_ips,
+            Duration::from_secs(u64::from(tls.server_cert_days) * 86400),
+            now,
+        )?;
+        issued.write_bundle(dir, "server")?;
+        tracing::info!(path = %cert.display(), not_after = %issued.not_after, "issued server certificate");
+    }
+    Ok((cert, key))
+}
+
+fn first_cert_not_after(pem: &[u8]) -> Option<OffsetDateTime> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let der = CertificateDer::pem_slice_iter(pem).next()?.ok()?;
+    civitas_pki::peer_identity(der.as_ref()).ok().map(|id| id.not_after)
+}
+
+/// Paths of a certificate bundle.
+struct Bundle {
+    name: String,
+    cert: PathBuf,
+    key: PathBuf,
+    ca: PathBuf,
+}
+
+/// A device bundle under `devices/NAME/`, issued when missing.
+fn ensure_bundle(
+    ca: &CertificateAuthority,
+    tls: &TlsConfig,
+    devices: &Path,
+    name: &str,
+    now: OffsetDateTime,
+) -> anyhow::Result<Bundle> {
+    let dir = devices.join(name);
+    let bundle = Bundle {
+        name: name.to_string(),
+        cert: dir.join(format!("{name}.pem")),
+        key: dir.join(format!("{name}.key")),
+        ca: dir.join("ca.pem"),
+    };
+    if !(bundle.cert.exists() && bundle.key.exists() && bundle.ca.exists()) {
+        let issued = ca
+            .issue_device(
+                name,
+                Duration::from_secs(u64::from(tls.device_cert_days) * 86400),
+                now,
+            )
+            .with_context(|| format!("issuing a certificate for {name}"))?;
+        issued.write_bundle(&dir, name)?;
+        tracing::info!(device = name, dir = %dir.display(), "issued device certificate bundle");
+    }
+    Ok(bundle)
+}
+
+fn print_quick_start(
+    data_dir: &Path,
+    created: bool,
+    ca: &CertificateAuthority,
+    bound: &[(String, AuthMode, bool, SocketAddr)],
+    device: &Bundle,
+    operator: &Bundle,
+) {
+    let mut out = String::new();
+    out.push_str(&format!("civitas {} is up.\n\n", env!("CARGO_PKG_VERSION")));
+    if created {
+        out.push_str("First run: created a certificate authority and example certificates.\n");
+    }
+    out.push_str(&format!("  data directory         {}\n", data_dir.display()));
+    out.push_str(&format!("  certificate authority  {}\n", ca.ca_bundle_path().display()));
+    out.push_str(&format!("  example device         {}\n", device.cert.parent().map_or(String::new(), |p| p.display().to_string())));
+    out.push_str(&format!("  operator console       {}\n\n", operator.cert.parent().map_or(String::new(), |p| p.display().to_string())));
+    out.push_str("Listening:\n");
+    for (name, auth, tls, addr) in bound {
+        let auth = match auth {
+            AuthMode::Mtls => "mutual TLS",
+            AuthMode::Anonymous => "anonymous",
+        };
+        let tls = if *tls { "TLS" } else { "PLAINTEXT" };
+        out.push_str(&format!("  {name} ({auth}, {tls}) on {addr}\n"));
+    }
+    if let Some((_, _, _, addr)) = bound.iter().find(|(_, a, _, _)| *a == AuthMode::Mtls) {
+        let port = addr.port();
+        let conn = |b: &Bundle| {
+            format!(
+                "-h localhost -p {port} -V mqttv5 --cafile {} --cert {} --key {} -i {}",
+                b.ca.display(),
+                b.cert.display(),
+                b.key.display(),
+                b.name
+            )
+        };
+        out.push_str(&format!(
+            "\nWatch the city as the control center (terminal 1):\n  mosquitto_sub {} -t 'city/#' -v\n",
+            conn(operator)
+        ));
+        out.push_str(&format!(
+            "\nReport a reading as {} (terminal 2):\n  mosquitto_pub {} -q 1 -t city/centre/things/{}/telemetry -m '{{\"power_w\":42}}'\n",
+            device.name,
+            conn(device),
+            device.name
+        ));
+    }
+    print!("{out}");
+}
