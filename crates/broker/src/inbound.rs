@@ -40,6 +40,16 @@ impl Connection {
             None => return Err(protocol_error("PUBLISH before CONNECT")),
         };
 
+        let packet_id = p.packet_id.unwrap_or(0);
+
+        // A QoS 2 retransmission of a message we already have: only
+        // acknowledge it again. It is already counted against Receive
+        // Maximum, so it must not be counted a second time below.
+        if p.qos == QoS::ExactlyOnce && session.lock().incoming_qos2.contains(&packet_id) {
+            self.queue_ack(Packet::PubRec(self.ack(packet_id, ReasonCode::SUCCESS)));
+            return Ok(());
+        }
+
         // Flow control: QoS 1/2 PUBLISHes not yet acknowledged by us.
         if p.qos != QoS::AtMostOnce {
             let unacked = self.pending_acks.len() + session.lock().incoming_qos2.len();
@@ -50,7 +60,6 @@ impl Connection {
                 });
             }
         }
-        let packet_id = p.packet_id.unwrap_or(0);
 
         if !self.grants.may_publish(&p.topic) {
             Stats::inc(&self.shared.stats.publish_denied);
@@ -65,13 +74,6 @@ impl Connection {
                 QoS::AtLeastOnce => self.queue_ack(Packet::PubAck(self.ack(packet_id, reason))),
                 QoS::ExactlyOnce => self.queue_ack(Packet::PubRec(self.ack(packet_id, reason))),
             }
-            return Ok(());
-        }
-
-        // A QoS 2 retransmission of a message we already have: only
-        // acknowledge it again.
-        if p.qos == QoS::ExactlyOnce && session.lock().incoming_qos2.contains(&packet_id) {
-            self.queue_ack(Packet::PubRec(self.ack(packet_id, ReasonCode::SUCCESS)));
             return Ok(());
         }
 

@@ -91,7 +91,7 @@ async fn clean_start_discards_the_stored_session() -> anyhow::Result<()> {
 
     let (mut c, ack) = RawClient::connect_with(addr, persistent("gauge-2", 60)).await?;
     assert!(!ack.session_present);
-    assert!(c.ping().await?.is_empty(), "nothing from the old session");
+    assert!(c.drain().await?.is_empty(), "nothing from the old session");
     assert_eq!(
         probe(addr, "gauges/2/cmd").await?,
         ReasonCode::NO_MATCHING_SUBSCRIBERS
@@ -253,7 +253,7 @@ async fn unacknowledged_qos1_is_resent_with_dup_and_the_same_packet_id() -> anyh
     drop(c);
 
     let (mut c, _) = RawClient::connect_with(addr, resume("gauge-7", 600)).await?;
-    assert!(c.ping().await?.is_empty(), "acknowledged: not sent again");
+    assert!(c.drain().await?.is_empty(), "acknowledged: not sent again");
     Ok(())
 }
 
@@ -286,11 +286,11 @@ async fn qos2_resumes_with_publish_before_pubrec_and_pubrel_after() -> anyhow::R
         "PUBREL state is durable"
     );
     c.send(&Packet::PubComp(ack(id))).await?;
-    assert!(c.ping().await?.is_empty());
+    assert!(c.drain().await?.is_empty());
     drop(c);
 
     let (mut c, _) = RawClient::connect_with(addr, resume("gauge-8", 600)).await?;
-    assert!(c.ping().await?.is_empty(), "the flow is complete");
+    assert!(c.drain().await?.is_empty(), "the flow is complete");
     Ok(())
 }
 

@@ -187,6 +187,15 @@ impl RawClient {
         }
     }
 
+    /// Everything the broker sends in response to what it has already
+    /// received: two PINGREQ round trips, because what the broker decides
+    /// while handling the first PINGREQ may follow its PINGRESP.
+    pub async fn drain(&mut self) -> anyhow::Result<Vec<Packet>> {
+        let mut got = self.ping().await?;
+        got.extend(self.ping().await?);
+        Ok(got)
+    }
+
     fn packet_id(&mut self) -> u16 {
         let id = self.next_packet_id;
         self.next_packet_id = self.next_packet_id.wrapping_add(1).max(1);
