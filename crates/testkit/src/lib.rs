@@ -4,6 +4,7 @@
 //! `wait_for` helpers that poll a condition instead of sleeping.
 
 mod clients;
+pub mod external;
 mod pki;
 mod server;
 mod wait;
