@@ -15,6 +15,12 @@ impl Connection {
         Stats::inc(&self.shared.stats.messages_received);
         let v5 = self.protocol == Protocol::V5;
 
+        if !p.properties.subscription_identifiers.is_empty() {
+            return Err(protocol_error(
+                "a client must not send a subscription identifier in PUBLISH",
+            ));
+        }
+
         // Topic alias (MQTT 5): resolve, or learn a new mapping.
         if let Some(alias) = p.properties.topic_alias.take() {
             if alias == 0 || alias > self.shared.router.limits.topic_alias_maximum {
@@ -82,7 +88,6 @@ impl Connection {
             .properties
             .message_expiry_interval
             .map(|s| now + u64::from(s) * 1000);
-        p.properties.subscription_identifiers.clear();
         let message = Arc::new(StoredMessage {
             topic: p.topic,
             payload: p.payload,
