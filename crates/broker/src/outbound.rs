@@ -80,10 +80,13 @@ impl Connection {
                 }
                 None => {
                     // Too large for the client: it can never be delivered,
-                    // so it leaves flight as if acknowledged.
+                    // so it leaves flight as if acknowledged. That frees a
+                    // place in the window for what is still queued, so
+                    // come back for another pass.
                     Stats::inc(&self.shared.stats.dropped_oversize);
                     if let Some(pid) = pid {
                         self.complete(pid);
+                        self.wake.notify_one();
                     }
                 }
             }
@@ -107,17 +110,20 @@ impl Connection {
             properties.message_expiry_interval = Some(remaining.min(u64::from(u32::MAX)) as u32);
         }
         let mut topic = d.message.topic.clone();
+        // A new alias is only remembered once the PUBLISH that introduces
+        // it is known to be sent: the client learns it from that packet.
+        let mut new_alias = None;
         if self.client_topic_alias_max > 0 {
             if let Some(&alias) = self.outbound_aliases.get(&topic) {
                 properties.topic_alias = Some(alias);
                 topic = String::new();
             } else if self.outbound_aliases.len() < usize::from(self.client_topic_alias_max) {
                 let alias = self.outbound_aliases.len() as u16 + 1;
-                self.outbound_aliases.insert(topic.clone(), alias);
                 properties.topic_alias = Some(alias);
+                new_alias = Some(alias);
             }
         }
-        let publish = Publish {
+        let mut packet = Packet::Publish(Publish {
             dup,
             qos: d.qos,
             retain: d.retain,
@@ -125,10 +131,20 @@ impl Connection {
             packet_id,
             payload: d.message.payload.clone(),
             properties,
-        };
-        let packet = Packet::Publish(publish);
-        if encoded_len(&packet, self.protocol) > self.client_max_packet_size as usize {
+        });
+        let max = self.client_max_packet_size as usize;
+        if new_alias.is_some() && encoded_len(&packet, self.protocol) > max {
+            // The alias property itself may be what does not fit.
+            if let Packet::Publish(p) = &mut packet {
+                p.properties.topic_alias = None;
+            }
+            new_alias = None;
+        }
+        if encoded_len(&packet, self.protocol) > max {
             return None;
+        }
+        if let Some(alias) = new_alias {
+            self.outbound_aliases.insert(d.message.topic.clone(), alias);
         }
         match packet {
             Packet::Publish(p) => Some(p),

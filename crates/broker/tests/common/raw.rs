@@ -5,6 +5,7 @@
 //! It speaks plain TCP; over the mutual-TLS tunnel of the testkit it talks
 //! to a mutual-TLS listener with a device certificate.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use anyhow::{Context, bail};
@@ -24,6 +25,9 @@ pub struct RawClient {
     buf: BytesMut,
     pub protocol: Protocol,
     next_packet_id: u16,
+    /// Packets that arrived while a QoS flow was waiting for its
+    /// acknowledgement, handed out first by [`RawClient::next`].
+    pending: VecDeque<Packet>,
 }
 
 /// A CONNECT with clean start, keep-alive 60 s and nothing else.
@@ -80,6 +84,7 @@ impl RawClient {
             buf: BytesMut::new(),
             protocol,
             next_packet_id: 1,
+            pending: VecDeque::new(),
         })
     }
 
@@ -123,6 +128,13 @@ impl RawClient {
 
     /// The next packet, or None once the broker has closed the connection.
     pub async fn next(&mut self) -> anyhow::Result<Option<Packet>> {
+        if let Some(p) = self.pending.pop_front() {
+            return Ok(Some(p));
+        }
+        self.read_next().await
+    }
+
+    async fn read_next(&mut self) -> anyhow::Result<Option<Packet>> {
         tokio::time::timeout(TIMEOUT, self.read_packet())
             .await
             .context("no packet and no close within the timeout")?
@@ -237,6 +249,7 @@ impl RawClient {
 
     /// Publish and complete the QoS flow as a well-behaved client;
     /// returns the PUBACK or PUBREC reason code (SUCCESS for QoS 0).
+    /// Other packets arriving meanwhile are kept for [`RawClient::next`].
     pub async fn publish(&mut self, p: Publish) -> anyhow::Result<ReasonCode> {
         let mut p = p;
         if p.qos != QoS::AtMostOnce && p.packet_id.is_none() {
@@ -247,21 +260,58 @@ impl RawClient {
         self.send(&Packet::Publish(p)).await?;
         match qos {
             QoS::AtMostOnce => Ok(ReasonCode::SUCCESS),
-            QoS::AtLeastOnce => match self.recv().await? {
-                Packet::PubAck(a) if a.packet_id == id => Ok(a.reason_code),
-                other => bail!("expected PUBACK {id}, got {other:?}"),
-            },
-            QoS::ExactlyOnce => {
-                let code = match self.recv().await? {
-                    Packet::PubRec(a) if a.packet_id == id => a.reason_code,
-                    other => bail!("expected PUBREC {id}, got {other:?}"),
-                };
-                self.send(&Packet::PubRel(ack(id))).await?;
-                match self.recv().await? {
-                    Packet::PubComp(a) if a.packet_id == id => Ok(code),
-                    other => bail!("expected PUBCOMP {id}, got {other:?}"),
-                }
+            QoS::AtLeastOnce => {
+                let a = self
+                    .await_ack(
+                        "PUBACK",
+                        |p| matches!(p, Packet::PubAck(a) if a.packet_id == id),
+                    )
+                    .await?;
+                Ok(a.reason_code)
             }
+            QoS::ExactlyOnce => {
+                let rec = self
+                    .await_ack(
+                        "PUBREC",
+                        |p| matches!(p, Packet::PubRec(a) if a.packet_id == id),
+                    )
+                    .await?;
+                self.send(&Packet::PubRel(ack(id))).await?;
+                self.await_ack(
+                    "PUBCOMP",
+                    |p| matches!(p, Packet::PubComp(a) if a.packet_id == id),
+                )
+                .await?;
+                Ok(rec.reason_code)
+            }
+        }
+    }
+
+    /// Read until an acknowledgement matching `pred`, keeping PUBLISHes
+    /// (and their PUBRELs) that come first.
+    async fn await_ack(
+        &mut self,
+        what: &str,
+        pred: impl Fn(&Packet) -> bool,
+    ) -> anyhow::Result<PubAck> {
+        let mut held = Vec::new();
+        let found = loop {
+            let p = self
+                .read_next()
+                .await?
+                .with_context(|| format!("closed before {what}"))?;
+            if pred(&p) {
+                break p;
+            }
+            match p {
+                Packet::Publish(_) | Packet::PubRel(_) => held.push(p),
+                other => bail!("expected {what}, got {other:?}"),
+            }
+        };
+        self.pending.extend(held);
+        match found {
+            Packet::PubAck(a) | Packet::PubRec(a) | Packet::PubComp(a) => Ok(a),
+            other => bail!("expected {what}, got {other:?}"),
         }
     }
 
