@@ -163,12 +163,33 @@ pub(crate) async fn serve<S>(
         }
         Err(close) => close,
     };
+    let server_closed = matches!(close, Close::Server { .. });
     conn.finish(close).await;
     // Dropping the sender lets the writer flush what is queued and shut
     // the stream down.
     conn.writer = None;
     let _ = tokio::time::timeout(Duration::from_secs(5), writer_task).await;
+    if server_closed {
+        // Lingering close: closing a socket that still has unread input
+        // makes the kernel send RST, and the client may then never read
+        // our DISCONNECT (with its reason code) or the acknowledgements
+        // before it. Our side is already shut for writing; drain what the
+        // client still sends, briefly, until it closes too.
+        let _ = tokio::time::timeout(LINGER, async {
+            loop {
+                buf.clear();
+                match reader.read_buf(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+    }
 }
+
+/// How long a connection the broker closed keeps draining input.
+const LINGER: Duration = Duration::from_secs(2);
 
 async fn write_loop<W: AsyncWrite + Unpin>(mut w: W, mut rx: mpsc::Receiver<Bytes>) {
     let mut buf = BytesMut::with_capacity(16 * 1024);
