@@ -3,7 +3,12 @@
 
 #![allow(dead_code)]
 
+// Explicit paths: this file is both a module of each test and, for
+// cargo, a test crate root of its own, and the two look for submodules in
+// different places.
+#[path = "common/raw.rs"]
 pub mod raw;
+#[path = "common/v5.rs"]
 pub mod v5;
 
 use std::time::Duration;
