@@ -37,7 +37,7 @@ pub(crate) type PendingAck =
 /// Why a connection ends.
 #[derive(Debug)]
 pub(crate) enum Close {
-    /// The client sent DISCONNECT; `keep_will` for reason 0x04.
+    /// The client sent DISCONNECT; `keep_will` for any reason but 0x00.
     ClientDisconnect { keep_will: bool },
     /// The network went away (EOF, I/O error).
     NetworkLost(String),
@@ -325,8 +325,10 @@ impl Connection {
             }
             s.expiry_interval = new_expiry.min(self.shared.router.limits.max_session_expiry_secs);
         }
+        // Only a normal disconnection (0x00) discards the will; 0x04 and
+        // the error codes a client may leave with keep it (MQTT 5 3.14.4).
         Close::ClientDisconnect {
-            keep_will: d.reason_code == ReasonCode::DISCONNECT_WITH_WILL,
+            keep_will: d.reason_code != ReasonCode::NORMAL_DISCONNECTION,
         }
     }
 

@@ -147,6 +147,24 @@ async fn disconnect_with_will_publishes_it_and_a_normal_disconnect_does_not() ->
 }
 
 #[tokio::test]
+async fn disconnect_with_an_error_reason_keeps_the_will() -> anyhow::Result<()> {
+    let broker = anon_broker().await?;
+    let addr = broker.addr_of("anon");
+    let mut w = watcher(addr).await?;
+    // Only 0x00 discards the will (MQTT 5 section 3.14.4); a client that
+    // leaves because something went wrong on its side still has it sent.
+    for (id, reason) in [
+        ("pump-11", ReasonCode::UNSPECIFIED_ERROR),
+        ("pump-12", ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR),
+    ] {
+        let c = RawClient::connect_ok(addr, with_will(id, None, 0)).await?;
+        c.disconnect(reason).await?;
+        assert_eq!(w.recv_publish().await?.topic, format!("wills/{id}"));
+    }
+    Ok(())
+}
+
+#[tokio::test]
 async fn takeover_publishes_the_first_connections_will() -> anyhow::Result<()> {
     let broker = anon_broker().await?;
     let addr = broker.addr_of("anon");
