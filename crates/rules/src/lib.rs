@@ -1,0 +1,129 @@
+//! civitas rules: the AWS IoT SQL dialect (version 2016-03-23) that selects
+//! and reshapes messages for rule actions. This crate is pure — text in,
+//! values out — and holds the parser, civitas' intermediate form and the
+//! evaluator; actions and the runtime that feeds messages live elsewhere.
+//!
+//! ```
+//! use civitas_rules::{EvalContext, Message, Output, Rule};
+//!
+//! let rule = Rule::parse(
+//!     "SELECT temperature, topic(2) AS city FROM 'city/+/telemetry' WHERE temperature > 30",
+//! ).unwrap();
+//! assert!(rule.matches_topic("city/oslo/telemetry"));
+//! let msg = Message {
+//!     topic: "city/oslo/telemetry",
+//!     payload: br#"{"temperature": 31.5}"#,
+//!     client_id: Some("sensor-1"),
+//!     principal: None,
+//!     timestamp_ms: 0,
+//! };
+//! let out = rule.evaluate(&msg, &EvalContext::default()).unwrap();
+//! assert_eq!(
+//!     out,
+//!     Some(Output::Json(serde_json::json!({"temperature": 31.5, "city": "oslo"})))
+//! );
+//! ```
+//!
+//! Supported: `SELECT` with `*`, `expr [AS name]` and `VALUE expr`;
+//! `FROM '<MQTT topic filter>'`; `WHERE`; paths `a.b.c`, `a[0]`,
+//! `get(x, key)`; nested `(SELECT … FROM path [WHERE …])`; `CASE` (simple
+//! and searched); `+ - * / %`, `= <> != < <= > >=`, `AND OR NOT`,
+//! `[NOT] IN (…)`, `IS [NOT] NULL`, `IS [NOT] UNDEFINED`; string, number,
+//! boolean and NULL literals, array `[…]` and object `{'k': v}` literals;
+//! the functions listed in [`functions`](crate) resolution (see the crate
+//! README-level list in `Rule::parse`). Anything else is refused by
+//! [`Rule::parse`] with a line and column.
+
+pub mod ast;
+mod decimal;
+mod error;
+mod eval;
+mod functions;
+mod ir;
+mod lexer;
+mod ops;
+mod parser;
+mod print;
+mod value;
+
+pub use error::{EvalError, Position, ShadowError, SqlError};
+pub use eval::{EvalContext, Message, Output, ShadowLookup};
+pub use value::{Json, Value};
+
+/// A parsed, checked and lowered rule statement, ready to evaluate.
+#[derive(Debug)]
+pub struct Rule {
+    ast: ast::Query,
+    program: ir::Program,
+}
+
+impl Rule {
+    /// Parses `sql`, refusing anything outside the supported subset with
+    /// the line and column of the offending text.
+    ///
+    /// Functions: `topic()`, `topic(n)`, `clientid()`, `principal()`,
+    /// `timestamp()`, `newuuid()`, `traceid()`, `get_thing_shadow(thing[,
+    /// shadow], roleArn)` (or just `(thing)`), `get(x, key)`,
+    /// `concat(…)`, `lower`, `upper`, `substring(s, start[, end])`,
+    /// `startswith`, `endswith`, `regexp_matches`, `regexp_replace`, `abs`,
+    /// `round`, `floor`, `ceil`, `power`, `sqrt`, `mod`, `cast(x AS
+    /// Int|Decimal|Bool|String)`, `isNull`, `isUndefined`,
+    /// `encode(*|x, 'base64')`, `decode(x, 'base64')`, `md5`, `sha1`,
+    /// `sha224`, `sha256`, `sha384`, `sha512`, `parse_time(pattern, ms[,
+    /// zone])`.
+    pub fn parse(sql: &str) -> Result<Rule, SqlError> {
+        let ast = parser::parse(sql)?;
+        let ast::From::Topic { filter, span } = &ast.from else {
+            return Err(SqlError::new(sql, 0, "expected FROM with a topic filter"));
+        };
+        if filter.starts_with("$share/") {
+            return Err(SqlError::new(
+                sql,
+                span.start,
+                "a rule cannot read from a shared subscription",
+            ));
+        }
+        if let Err(e) = civitas_mqtt::topic::validate_topic_filter(filter) {
+            return Err(SqlError::new(
+                sql,
+                span.start,
+                format!("invalid topic filter: {e}"),
+            ));
+        }
+        let program = ir::lower(sql, &ast)?;
+        Ok(Rule { ast, program })
+    }
+
+    /// The MQTT topic filter of the FROM clause.
+    pub fn from_filter(&self) -> &str {
+        match &self.ast.from {
+            ast::From::Topic { filter, .. } => filter,
+            ast::From::Expr(_) => "",
+        }
+    }
+
+    /// Whether a message published on `topic` reaches this rule.
+    pub fn matches_topic(&self, topic: &str) -> bool {
+        civitas_mqtt::topic::matches(self.from_filter(), topic)
+    }
+
+    /// Runs the rule on one message: `Ok(None)` when WHERE is not true,
+    /// else what the SELECT clause makes of the message.
+    pub fn evaluate(
+        &self,
+        msg: &Message<'_>,
+        ctx: &EvalContext<'_>,
+    ) -> Result<Option<Output>, EvalError> {
+        eval::run(&self.program, msg, ctx)
+    }
+
+    /// The statement in normalised form; it parses back to the same rule.
+    pub fn to_sql(&self) -> String {
+        print::query(&self.ast)
+    }
+
+    /// The syntax tree the rule was parsed into.
+    pub fn ast(&self) -> &ast::Query {
+        &self.ast
+    }
+}
