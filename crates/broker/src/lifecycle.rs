@@ -60,9 +60,12 @@ fn will_message_of(shared: &Arc<Shared>) -> impl Fn(Will) -> PendingWill + '_ {
     move |w: Will| {
         let now = shared.router.clock.now_ms();
         let delay_secs = w.properties.will_delay_interval.unwrap_or(0);
+        // The expiry interval is kept relative: the will's lifetime starts
+        // when it is published, after the will delay (MQTT 5 3.1.3.2.4);
+        // `publish_will` turns it into a deadline.
         let mut properties = civitas_mqtt::PublishProperties {
             payload_format_indicator: w.properties.payload_format_indicator,
-            message_expiry_interval: None,
+            message_expiry_interval: w.properties.message_expiry_interval,
             content_type: w.properties.content_type,
             response_topic: w.properties.response_topic,
             correlation_data: w.properties.correlation_data,
@@ -76,10 +79,7 @@ fn will_message_of(shared: &Arc<Shared>) -> impl Fn(Will) -> PendingWill + '_ {
                 payload: w.payload,
                 qos: w.qos,
                 retain: w.retain,
-                expires_at_ms: w
-                    .properties
-                    .message_expiry_interval
-                    .map(|s| now + u64::from(s) * 1000),
+                expires_at_ms: None,
                 properties,
                 received_at_ms: now,
             },
@@ -216,8 +216,11 @@ pub(crate) fn end_session(shared: &Arc<Shared>, session: &SessionRef) -> Vec<Op>
 
 /// Publish a will (or any broker-originated message) to subscribers and
 /// the retained store.
-pub(crate) fn publish_will(shared: &Arc<Shared>, message: StoredMessage) {
+pub(crate) fn publish_will(shared: &Arc<Shared>, mut message: StoredMessage) {
     tracing::info!(topic = %message.topic, "publishing will message");
+    if let Some(secs) = message.properties.message_expiry_interval {
+        message.expires_at_ms = Some(shared.router.clock.now_ms() + u64::from(secs) * 1000);
+    }
     let message = Arc::new(message);
     let routed = shared.router.route(&message, None);
     let mut ops = routed.ops;

@@ -245,3 +245,28 @@ async fn will_keeps_its_properties_and_retain_flag() -> anyhow::Result<()> {
     assert_eq!(p.payload, "{\"online\":false}");
     Ok(())
 }
+
+#[tokio::test]
+async fn will_expiry_counts_from_its_publication_not_from_the_disconnect() -> anyhow::Result<()> {
+    let broker = anon_broker().await?;
+    let addr = broker.addr_of("anon");
+    let mut w = watcher(addr).await?;
+    // The delay (2 s) is longer than the message expiry (1 s): the will
+    // must still be delivered, with its full expiry interval.
+    let mut connect = with_will("pump-13", Some(2), 30);
+    if let Some(will) = connect.will.as_mut() {
+        will.properties.message_expiry_interval = Some(1);
+        will.retain = true;
+    }
+    let c = RawClient::connect_ok(addr, connect).await?;
+    drop(c);
+    let p = w.recv_publish().await?;
+    assert_eq!(p.topic, "wills/pump-13");
+    assert_eq!(p.properties.message_expiry_interval, Some(1));
+    // Retained, it is there for a subscriber right after publication.
+    let mut late = RawClient::v5(addr, "late").await?;
+    late.subscribe("wills/pump-13", QoS::AtMostOnce).await?;
+    let retained = late.recv_publish().await?;
+    assert!(retained.retain);
+    Ok(())
+}
