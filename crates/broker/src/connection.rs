@@ -15,6 +15,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use civitas_mqtt::{
     Disconnect, DisconnectProperties, Packet, Protocol, PubAck, ReasonCode, Will, decode, encode,
+    encoded_len,
 };
 use civitas_pki::PeerIdentity;
 use futures_util::StreamExt;
@@ -335,14 +336,23 @@ impl Connection {
     /// Tell a v5 client why it is being disconnected (if it got that far).
     pub(crate) async fn send_disconnect(&mut self, reason: ReasonCode, message: &str) {
         if self.protocol == Protocol::V5 && self.session.is_some() {
-            let packet = Packet::Disconnect(Disconnect {
+            let mut disconnect = Disconnect {
                 reason_code: reason,
                 properties: DisconnectProperties {
                     reason_string: Some(message.to_string()),
                     ..Default::default()
                 },
-            });
-            self.send(&packet);
+            };
+            // Nothing may exceed the client's Maximum Packet Size; the
+            // reason string is the part to leave out (MQTT 5 3.14.2.2.3).
+            let fits = |d: &Disconnect| {
+                encoded_len(&Packet::Disconnect(d.clone()), self.protocol)
+                    <= self.client_max_packet_size as usize
+            };
+            if !fits(&disconnect) {
+                disconnect.properties.reason_string = None;
+            }
+            self.send(&Packet::Disconnect(disconnect));
         }
         let _ = self.flush().await;
     }

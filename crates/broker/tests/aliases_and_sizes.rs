@@ -283,3 +283,24 @@ async fn message_larger_than_the_clients_maximum_is_not_sent_to_it() -> anyhow::
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn disconnect_fits_the_clients_maximum_packet_size() -> anyhow::Result<()> {
+    let broker = anon_broker().await?;
+    let addr = broker.addr_of("anon");
+    let mut connect = connect_packet(Protocol::V5, "tiny");
+    connect.properties.maximum_packet_size = Some(16);
+    let mut c = RawClient::connect_ok(addr, connect).await?;
+    // A protocol error: the DISCONNECT's reason string would not fit in
+    // 16 bytes, so it is left out and the reason code still arrives.
+    c.send(&Packet::SubAck(Default::default())).await?;
+    let got = c.closed().await?;
+    match got.as_slice() {
+        [Packet::Disconnect(d)] => {
+            assert_eq!(d.reason_code, ReasonCode::PROTOCOL_ERROR);
+            assert_eq!(d.properties.reason_string, None);
+        }
+        other => anyhow::bail!("expected one DISCONNECT, got {other:?}"),
+    }
+    Ok(())
+}

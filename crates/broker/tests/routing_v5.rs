@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
-use civitas_mqtt::{Packet, Publish, QoS, SubscriptionOptions};
+use civitas_mqtt::{Packet, Publish, QoS, ReasonCode, SubscriptionOptions, Unsubscribe};
 use civitas_testkit::{TestBroker, TestBrokerOptions, wait_for};
 use common::TIMEOUT;
 use common::raw::{RawClient, ack, options, publish_packet};
@@ -281,5 +281,36 @@ async fn request_response_over_mutual_tls() -> anyhow::Result<()> {
     assert_eq!(props.correlation_data.as_deref(), Some(&b"req-42"[..]));
     let user: BTreeMap<String, String> = props.user_properties.into_iter().collect();
     assert_eq!(user.get("status").map(String::as_str), Some("ok"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn unsubscribe_reports_each_filter_and_stops_delivery() -> anyhow::Result<()> {
+    let broker = anon_broker().await?;
+    let addr = broker.addr_of("anon");
+    let mut c = RawClient::v5(addr, "reader").await?;
+    c.subscribe("news/#", QoS::AtMostOnce).await?;
+    c.send(&Packet::Unsubscribe(Unsubscribe {
+        packet_id: 77,
+        filters: vec!["news/#".into(), "sport/#".into()],
+        user_properties: Vec::new(),
+    }))
+    .await?;
+    match c.recv().await? {
+        Packet::UnsubAck(a) => {
+            assert_eq!(a.packet_id, 77);
+            assert_eq!(
+                a.reason_codes,
+                vec![ReasonCode::SUCCESS, ReasonCode::NO_SUBSCRIPTION_EXISTED]
+            );
+        }
+        other => anyhow::bail!("expected UNSUBACK, got {other:?}"),
+    }
+    let mut publisher = RawClient::v5(addr, "press").await?;
+    let code = publisher
+        .publish(publish_packet("news/1", QoS::AtLeastOnce, None, "x"))
+        .await?;
+    assert_eq!(code, ReasonCode::NO_MATCHING_SUBSCRIBERS);
+    assert!(c.drain().await?.is_empty());
     Ok(())
 }

@@ -315,3 +315,25 @@ async fn v311_persistent_session_resends_unacknowledged_messages() -> anyhow::Re
     assert_eq!(again.packet_id, first.packet_id);
     Ok(())
 }
+
+#[tokio::test]
+async fn session_expiry_above_the_limit_is_capped_in_connack() -> anyhow::Result<()> {
+    let mut options = TestBrokerOptions::with_anonymous();
+    options.config.limits.max_session_expiry_secs = 1;
+    let broker = TestBroker::start_with(options).await?;
+    let addr = broker.addr_of("anon");
+    let (mut c, connack) = RawClient::connect_with(addr, persistent("gauge-10", 3600)).await?;
+    assert_eq!(connack.properties.session_expiry_interval, Some(1));
+    c.subscribe("gauges/10/cmd", QoS::AtLeastOnce).await?;
+    c.disconnect(ReasonCode::NORMAL_DISCONNECTION).await?;
+    let disconnected = Instant::now();
+    wait_for_async("the capped session to expire", TIMEOUT, || async {
+        probe(addr, "gauges/10/cmd").await.ok() == Some(ReasonCode::NO_MATCHING_SUBSCRIBERS)
+    })
+    .await?;
+    assert!(disconnected.elapsed() < Duration::from_secs(5));
+    // Within the limit, nothing is said.
+    let (_c, connack) = RawClient::connect_with(addr, persistent("gauge-11", 1)).await?;
+    assert_eq!(connack.properties.session_expiry_interval, None);
+    Ok(())
+}
