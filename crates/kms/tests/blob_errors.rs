@@ -23,6 +23,22 @@ fn round_trip_and_header_inspection() {
 }
 
 #[test]
+fn blob_layout_matches_the_documented_offsets() {
+    let ring = ring_with(&["telemetry"]);
+    let blob = ring.encrypt(&id("telemetry"), b"21.5C", &ctx()).unwrap();
+    assert_eq!(&blob[0..4], b"CVSB");
+    assert_eq!(blob[4], 1, "format version");
+    assert_eq!(blob[5], 9, "key id length");
+    assert_eq!(&blob[6..15], b"telemetry");
+    assert_eq!(&blob[15..19], &[0, 0, 0, 1], "key version");
+    // 19..31 wrap nonce, 31..79 wrapped data key and tag.
+    assert_eq!(&blob[79..83], &[0, 0, 0, 5 + 16], "payload length");
+    // 83..95 payload nonce, then ciphertext and tag.
+    assert_eq!(blob.len(), 95 + 5 + 16);
+    assert_ne!(&blob[95..100], b"21.5C");
+}
+
+#[test]
 fn wrong_context_fails_authentication() {
     let ring = ring_with(&["telemetry"]);
     let blob = ring.encrypt(&id("telemetry"), b"x", &ctx()).unwrap();
