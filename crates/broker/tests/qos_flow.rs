@@ -217,3 +217,47 @@ async fn client_over_the_brokers_receive_maximum_is_disconnected() -> anyhow::Re
 async fn sub_count(c: &mut RawClient) -> anyhow::Result<usize> {
     Ok(publishes(&c.drain().await?).len())
 }
+
+#[tokio::test]
+async fn rumqttc_qos2_over_mutual_tls_arrives_once_in_order() -> anyhow::Result<()> {
+    use common::v5::V5Client;
+    use rumqttc::v5::mqttbytes::QoS as RQoS;
+
+    let broker = TestBroker::start().await?;
+    let cc = broker.device("control-center")?;
+    let mut sub = V5Client::connect(broker.mqtt5_options(&cc).await?).await?;
+    sub.client
+        .subscribe("city/+/things/+/meter", RQoS::ExactlyOnce)
+        .await?;
+    sub.suback().await?;
+    let meter = broker.device("meter-1")?;
+    let publisher = V5Client::connect(broker.mqtt5_options(&meter).await?).await?;
+    for i in 0..20 {
+        publisher
+            .client
+            .publish(
+                "city/port/things/meter-1/meter",
+                RQoS::ExactlyOnce,
+                false,
+                format!("{i}"),
+            )
+            .await?;
+    }
+    for i in 0..20 {
+        let p = sub.next_publish().await?;
+        assert_eq!(p.qos, RQoS::ExactlyOnce);
+        assert_eq!(p.payload, format!("{i}"));
+    }
+    // Nothing more: one more message marks the end of the stream.
+    publisher
+        .client
+        .publish(
+            "city/port/things/meter-1/meter",
+            RQoS::ExactlyOnce,
+            false,
+            "end",
+        )
+        .await?;
+    assert_eq!(sub.next_publish().await?.payload, "end");
+    Ok(())
+}

@@ -337,3 +337,54 @@ async fn session_expiry_above_the_limit_is_capped_in_connack() -> anyhow::Result
     assert_eq!(connack.properties.session_expiry_interval, None);
     Ok(())
 }
+
+#[tokio::test]
+async fn rumqttc_resumes_its_session_over_mutual_tls() -> anyhow::Result<()> {
+    use common::v5::V5Client;
+    use rumqttc::v5::mqttbytes::QoS as RQoS;
+
+    let mut broker = TestBroker::start().await?;
+    let cc = broker.device("control-center")?;
+    let mut options = broker.mqtt5_options(&cc).await?;
+    options.set_clean_start(false);
+    options.set_session_expiry_interval(Some(600));
+    let mut sub = V5Client::connect(options.clone()).await?;
+    assert!(!sub.connack.session_present);
+    sub.client
+        .subscribe("city/+/things/+/alarm", RQoS::AtLeastOnce)
+        .await?;
+    sub.suback().await?;
+    sub.client.disconnect().await?;
+    sub.closed().await?;
+
+    let siren = broker.device("siren-1")?;
+    let publisher = V5Client::connect(broker.mqtt5_options(&siren).await?).await?;
+    for i in 0..3 {
+        publisher
+            .client
+            .publish(
+                "city/port/things/siren-1/alarm",
+                RQoS::AtLeastOnce,
+                false,
+                format!("{i}"),
+            )
+            .await?;
+    }
+    publisher.client.disconnect().await?;
+    civitas_testkit::wait_for("three messages received", TIMEOUT, || {
+        broker
+            .stats()
+            .messages_received
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 3
+    })
+    .await?;
+    broker.restart().await?;
+
+    let mut sub = V5Client::connect(options).await?;
+    assert!(sub.connack.session_present);
+    for i in 0..3 {
+        assert_eq!(sub.next_publish().await?.payload, format!("{i}"));
+    }
+    Ok(())
+}
