@@ -144,6 +144,12 @@ pub enum ExprKind {
 }
 
 impl Query {
+    /// Parses `sql` into a syntax tree without checking functions, arity or
+    /// the topic filter (that is [`crate::Rule::parse`]'s job).
+    pub fn parse(sql: &str) -> Result<Query, crate::SqlError> {
+        crate::parser::parse(sql)
+    }
+
     /// Sets every span to the default, so trees parsed from differently
     /// spelled text compare equal when their structure is.
     pub fn clear_spans(&mut self) {
@@ -289,4 +295,11 @@ pub(crate) const RESERVED: &[&str] = &[
 
 pub(crate) fn is_reserved(word: &str) -> bool {
     RESERVED.iter().any(|k| k.eq_ignore_ascii_case(word))
+}
+
+impl std::fmt::Display for Query {
+    /// The statement as normalised SQL text.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::print::query(self))
+    }
 }

@@ -158,12 +158,17 @@ impl Parser<'_> {
                 _ => return Err(self.expected("a quoted topic filter such as 'a/+/b'")),
             }
         } else {
-            if matches!(self.peek(), Tok::Str(_)) {
-                return Err(self.error_here(
+            let bare_string = matches!(self.peek(), Tok::Str(_));
+            let at = self.span();
+            let from = self.postfix_expr()?;
+            if bare_string && matches!(from.kind, ExprKind::Literal(Literal::String(_))) {
+                return Err(SqlError::new(
+                    self.src,
+                    at.start,
                     "a nested SELECT reads FROM a JSON path of the message, not a topic",
                 ));
             }
-            From::Expr(self.postfix_expr()?)
+            From::Expr(from)
         };
         let filter = if self.eat_keyword("WHERE") {
             Some(self.expr(0)?)

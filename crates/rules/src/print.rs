@@ -38,6 +38,13 @@ fn write_query(out: &mut String, q: &Query) {
     out.push_str(" FROM ");
     match &q.from {
         From::Topic { filter, .. } => write_string(out, filter),
+        // A bare string after FROM would read as a topic filter.
+        From::Expr(
+            e @ Expr {
+                kind: ExprKind::Literal(Literal::String(_)),
+                ..
+            },
+        ) => write_expr(out, e, prec::POSTFIX + 1),
         From::Expr(e) => write_expr(out, e, prec::POSTFIX),
     }
     if let Some(filter) = &q.filter {
@@ -67,7 +74,17 @@ fn write_expr(out: &mut String, e: &Expr, min: u8) {
         ExprKind::Ident(name) => out.push_str(name),
         ExprKind::Star => out.push('*'),
         ExprKind::Field(base, name) => {
-            write_expr(out, base, prec::POSTFIX);
+            // "1.a" would read as a malformed number.
+            let int_base = matches!(base.kind, ExprKind::Literal(Literal::Int(_)));
+            write_expr(
+                out,
+                base,
+                if int_base {
+                    prec::POSTFIX + 1
+                } else {
+                    prec::POSTFIX
+                },
+            );
             out.push('.');
             out.push_str(name);
         }

@@ -27,7 +27,9 @@ pub fn trace() -> Option<String> {
 
 pub fn shadow(thing: &str, name: Option<&str>) -> Result<Option<Json>, civitas_rules::ShadowError> {
     match (thing, name) {
-        ("lamp", None) => Ok(Some(serde_json::json!({"state": {"reported": {"alarm": "ON"}}}))),
+        ("lamp", None) => Ok(Some(
+            serde_json::json!({"state": {"reported": {"alarm": "ON"}}}),
+        )),
         ("lamp", Some("cfg")) => Ok(Some(serde_json::json!({"state": {"desired": {"mode": 2}}}))),
         ("broken", _) => Err("store unavailable".into()),
         _ => Ok(None),
