@@ -24,15 +24,34 @@
 //! );
 //! ```
 //!
-//! Supported: `SELECT` with `*`, `expr [AS name]` and `VALUE expr`;
-//! `FROM '<MQTT topic filter>'`; `WHERE`; paths `a.b.c`, `a[0]`,
-//! `get(x, key)`; nested `(SELECT … FROM path [WHERE …])`; `CASE` (simple
-//! and searched); `+ - * / %`, `= <> != < <= > >=`, `AND OR NOT`,
-//! `[NOT] IN (…)`, `IS [NOT] NULL`, `IS [NOT] UNDEFINED`; string, number,
-//! boolean and NULL literals, array `[…]` and object `{'k': v}` literals;
-//! the functions listed in [`functions`](crate) resolution (see the crate
-//! README-level list in `Rule::parse`). Anything else is refused by
-//! [`Rule::parse`] with a line and column.
+//! # Supported subset
+//!
+//! - `SELECT *`, `SELECT expr [AS name], …` (mixing `*` in), `SELECT VALUE
+//!   expr`; `FROM '<MQTT topic filter>'` (validated); `WHERE`.
+//! - Paths `a.b.c`, `a[0]`, `get(x, key)`; nested
+//!   `(SELECT … FROM path [WHERE …])` over arrays; `CASE x WHEN …` and
+//!   `CASE WHEN …` with optional `ELSE`; array `[…]` and object `{'k': v}`
+//!   literals; strings in `'…'` or `"…"` (a doubled quote escapes), numbers,
+//!   `TRUE`, `FALSE`, `NULL`.
+//! - `+ - * / %`, unary `-`, `= <> != < <= > >=`, `AND OR NOT`, and as
+//!   civitas extensions `[NOT] IN (…)`, `IS [NOT] NULL`, `IS [NOT] UNDEFINED`.
+//! - The functions listed on [`Rule::parse`].
+//!
+//! Anything else — other functions, `*` outside a SELECT item or
+//! `encode(*, …)`, an unnamed computed SELECT item, a dotted alias — is
+//! refused by [`Rule::parse`] with a line and column.
+//!
+//! # Where civitas differs from AWS
+//!
+//! - Decimals are doubles (AWS keeps 34 digits); `+ - * / %` are done on
+//!   their shortest decimal forms, so `0.1 + 0.2` is `0.3` as in AWS.
+//! - Regular expressions use the `regex` crate's syntax (no look-around or
+//!   back-references; a literal pattern that uses them is refused);
+//!   replacement strings use Java's `$1`/`${name}`/`\$` as AWS does.
+//! - `substring` and `get` on strings count Unicode characters, not UTF-16
+//!   units; `parse_time` supports UTC and fixed offsets, not regional zones.
+//! - `get_thing_shadow` ignores the role ARN and also takes just a thing.
+//! - A nested SELECT over something that is not an array is `Undefined`.
 
 pub mod ast;
 mod decimal;

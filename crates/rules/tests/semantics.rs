@@ -499,3 +499,30 @@ fn normalised_text() {
         assert_eq!(again.to_sql(), want);
     }
 }
+
+#[test]
+fn keywords_as_field_names() {
+    assert_eq!(
+        run_json("SELECT value FROM 'city/#'", r#"{"value":1}"#),
+        Some(json!({"value":1}))
+    );
+    assert_eq!(
+        run_json(
+            "SELECT value, undefined FROM 'city/#'",
+            r#"{"value":1,"undefined":2}"#
+        ),
+        Some(json!({"value":1,"undefined":2}))
+    );
+    assert_eq!(
+        value("get(o, 'select')", r#"{"o":{"select":3}}"#),
+        Some(json!(3))
+    );
+    assert_eq!(value("o.value", r#"{"o":{"value":4}}"#), Some(json!(4)));
+}
+
+#[test]
+fn rules_can_be_shared_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Rule>();
+    assert_send_sync::<Output>();
+}
