@@ -32,6 +32,7 @@ fn default_listeners() -> Vec<ListenerConfig> {
         name: "mqtts".into(),
         bind: SocketAddr::from(([0, 0, 0, 0], 8883)),
         auth: AuthMode::Mtls,
+        transport: Transport::Mqtt,
         tls: true,
         plaintext_acknowledged: false,
         client_id_must_match_identity: true,
@@ -90,6 +91,31 @@ pub enum AuthMode {
     /// No authentication at all. Local development and conformance
     /// testing only: refused on a non-loopback address.
     Anonymous,
+    /// A username and password issued by civitas (`civitas password set`),
+    /// for gateways that cannot hold a certificate; the identity is the
+    /// username. Needs TLS unless the listener binds a loopback address.
+    Password,
+}
+
+/// What runs on top of the (TLS or plain) connection.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// MQTT directly on the stream (port 8883 by convention).
+    #[default]
+    Mqtt,
+    /// MQTT over WebSocket inside TLS (subprotocol `mqtt`, any path), for
+    /// browsers and networks that pass only HTTPS. Needs `tls = true`.
+    Wss,
+    /// MQTT over plaintext WebSocket. Needs `tls = false` and
+    /// `plaintext_acknowledged = true`.
+    Ws,
+}
+
+impl Transport {
+    pub fn is_websocket(self) -> bool {
+        matches!(self, Transport::Wss | Transport::Ws)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -102,6 +128,9 @@ pub struct ListenerConfig {
     /// How clients on this listener authenticate.
     #[serde(default = "default_auth")]
     pub auth: AuthMode,
+    /// MQTT directly, or MQTT over WebSocket.
+    #[serde(default)]
+    pub transport: Transport,
     /// Serve TLS. Plain TCP requires `plaintext_acknowledged = true` as
     /// well, so that it can never be switched on by one stray line.
     #[serde(default = "yes")]
@@ -109,8 +138,9 @@ pub struct ListenerConfig {
     /// The operator's explicit consent to a plaintext listener.
     #[serde(default)]
     pub plaintext_acknowledged: bool,
-    /// Require the MQTT client id to equal the certificate's common name
-    /// (mtls only). A spoofed id is refused with reason 0x85.
+    /// Require the MQTT client id to equal the identity: the
+    /// certificate's common name (mtls) or the username (password). A
+    /// spoofed id is refused with reason 0x85.
     #[serde(default = "yes")]
     pub client_id_must_match_identity: bool,
     /// What clients on this listener may publish and subscribe to.

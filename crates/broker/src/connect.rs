@@ -1,5 +1,5 @@
-//! CONNECT: protocol negotiation, identity and client-id rules, session
-//! takeover and resumption, and the CONNACK.
+//! CONNECT: protocol negotiation, identity (certificate or password) and
+//! client-id rules, session takeover and resumption, and the CONNACK.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use crate::authz::Grants;
 use crate::config::AuthMode;
 use crate::connection::{Close, Connection};
+use crate::password::Verdict;
 use crate::session::{Attachment, Session, SessionRef};
 use crate::shared::Stats;
 
@@ -68,7 +69,7 @@ impl Connection {
             }
         };
         self.protocol = connect.protocol;
-        self.accept_connect(*connect).await
+        self.accept_connect(*connect, deadline).await
     }
 
     async fn refuse(&mut self, reason: ReasonCode, message: &str) {
@@ -85,7 +86,7 @@ impl Connection {
         let _ = self.flush().await;
     }
 
-    async fn accept_connect(&mut self, connect: Connect) -> Result<(), Close> {
+    async fn accept_connect(&mut self, connect: Connect, deadline: Instant) -> Result<(), Close> {
         let limits = self.shared.router.limits.clone();
         let v5 = connect.protocol == Protocol::V5;
 
@@ -110,33 +111,13 @@ impl Connection {
             }
             (AuthMode::Mtls, Some(identity)) => {
                 let cn = identity.common_name.clone();
-                if connect.client_id.is_empty() {
-                    if !v5 && !connect.clean_start {
-                        self.refuse(
-                            ReasonCode::CLIENT_IDENTIFIER_NOT_VALID,
-                            "an empty client id needs clean session",
-                        )
-                        .await;
-                        return Err(Close::NetworkLost("empty client id".into()));
-                    }
-                    if v5 {
-                        assigned = Some(cn.clone());
-                    }
-                    cn
-                } else if self.listener.client_id_must_match_identity && connect.client_id != cn
-                {
-                    Stats::inc(&self.shared.stats.auth_failures);
-                    self.client_id = Arc::from(connect.client_id.as_str());
-                    tracing::warn!(peer = %self.peer, certificate_cn = %cn, client_id = %connect.client_id, "client id does not match the certificate: refused as a spoof");
-                    self.refuse(
-                        ReasonCode::CLIENT_IDENTIFIER_NOT_VALID,
-                        "client id must equal the certificate common name",
-                    )
-                    .await;
-                    return Err(Close::NetworkLost("client id spoof".into()));
-                } else {
-                    connect.client_id.clone()
-                }
+                self.client_id_for(cn, &connect, &mut assigned, "the certificate common name")
+                    .await?
+            }
+            (AuthMode::Password, _) => {
+                let username = self.authenticate_password(&connect, deadline).await?;
+                self.client_id_for(username, &connect, &mut assigned, "the username")
+                    .await?
             }
             (AuthMode::Anonymous, _) => {
                 if connect.client_id.is_empty() {
@@ -224,6 +205,89 @@ impl Connection {
         tracing::info!(peer = %self.peer, listener = %self.listener.name, client_id = %self.client_id, protocol = ?self.protocol, session_present = present, "client connected");
         self.resend_inflight();
         Ok(())
+    }
+
+    /// The client id for an authenticated `identity`: the identity itself
+    /// when the client sends none, else the client's, which must equal
+    /// the identity when the listener says so (`what` names it).
+    async fn client_id_for(
+        &mut self,
+        identity: String,
+        connect: &Connect,
+        assigned: &mut Option<String>,
+        what: &str,
+    ) -> Result<String, Close> {
+        let v5 = connect.protocol == Protocol::V5;
+        if connect.client_id.is_empty() {
+            if !v5 && !connect.clean_start {
+                self.refuse(
+                    ReasonCode::CLIENT_IDENTIFIER_NOT_VALID,
+                    "an empty client id needs clean session",
+                )
+                .await;
+                return Err(Close::NetworkLost("empty client id".into()));
+            }
+            if v5 {
+                *assigned = Some(identity.clone());
+            }
+            Ok(identity)
+        } else if self.listener.client_id_must_match_identity && connect.client_id != identity {
+            Stats::inc(&self.shared.stats.auth_failures);
+            self.client_id = Arc::from(connect.client_id.as_str());
+            tracing::warn!(peer = %self.peer, %identity, client_id = %connect.client_id, "client id does not match {what}: refused as a spoof");
+            self.refuse(
+                ReasonCode::CLIENT_IDENTIFIER_NOT_VALID,
+                &format!("client id must equal {what}"),
+            )
+            .await;
+            Err(Close::NetworkLost("client id spoof".into()))
+        } else {
+            Ok(connect.client_id.clone())
+        }
+    }
+
+    /// Check CONNECT's username and password; the username on success.
+    /// The password is never logged.
+    async fn authenticate_password(
+        &mut self,
+        connect: &Connect,
+        deadline: Instant,
+    ) -> Result<String, Close> {
+        self.client_id = Arc::from(connect.client_id.as_str());
+        let Some(check) = self.passwords.clone() else {
+            // Broker::run refuses a password listener without credentials.
+            Stats::inc(&self.shared.stats.auth_failures);
+            self.refuse(ReasonCode::NOT_AUTHORIZED, "no credentials are configured")
+                .await;
+            return Err(Close::NetworkLost("no credential store".into()));
+        };
+        let (Some(username), Some(password)) = (&connect.username, &connect.password) else {
+            Stats::inc(&self.shared.stats.auth_failures);
+            self.refuse(
+                ReasonCode::BAD_USER_NAME_OR_PASSWORD,
+                "a username and password are required",
+            )
+            .await;
+            return Err(Close::NetworkLost("no credentials".into()));
+        };
+        match check.verify(username, password.clone(), deadline).await {
+            Verdict::Accepted => Ok(username.clone()),
+            Verdict::Refused => {
+                Stats::inc(&self.shared.stats.auth_failures);
+                tracing::warn!(peer = %self.peer, %username, "wrong password or unknown username");
+                self.refuse(
+                    ReasonCode::BAD_USER_NAME_OR_PASSWORD,
+                    "bad username or password",
+                )
+                .await;
+                Err(Close::NetworkLost("bad credentials".into()))
+            }
+            Verdict::Busy => {
+                self.refuse(ReasonCode::SERVER_BUSY, "too many logins at once")
+                    .await;
+                Err(Close::NetworkLost("password verification busy".into()))
+            }
+        }
     }
 
     /// Find or create the session for `client_id`, disconnecting any

@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::authz::Grants;
 use crate::config::ListenerConfig;
+use crate::password::PasswordCheck;
 use crate::session::SessionRef;
 use crate::shared::{Shared, Stats};
 
@@ -51,6 +52,8 @@ pub(crate) struct Connection {
     pub listener: Arc<ListenerConfig>,
     pub peer: SocketAddr,
     pub identity: Option<PeerIdentity>,
+    /// Verifies CONNECT credentials on a password listener.
+    pub passwords: Option<Arc<PasswordCheck>>,
     pub id: u64,
     pub protocol: Protocol,
     pub client_id: Arc<str>,
@@ -79,6 +82,7 @@ impl Connection {
         listener: Arc<ListenerConfig>,
         peer: SocketAddr,
         identity: Option<PeerIdentity>,
+        passwords: Option<Arc<PasswordCheck>>,
     ) -> Self {
         let id = shared.connection_id();
         Connection {
@@ -86,6 +90,7 @@ impl Connection {
             listener,
             peer,
             identity,
+            passwords,
             id,
             protocol: Protocol::V311,
             client_id: Arc::from(""),
@@ -138,6 +143,7 @@ pub(crate) async fn serve<S>(
     listener: Arc<ListenerConfig>,
     peer: SocketAddr,
     identity: Option<PeerIdentity>,
+    passwords: Option<Arc<PasswordCheck>>,
     connect_deadline: Instant,
 ) where
     S: AsyncRead + AsyncWrite + Send + 'static,
@@ -145,7 +151,7 @@ pub(crate) async fn serve<S>(
     let (mut reader, writer) = tokio::io::split(stream);
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     let writer_task = tokio::spawn(write_loop(writer, rx));
-    let mut conn = Connection::new(shared.clone(), listener, peer, identity);
+    let mut conn = Connection::new(shared.clone(), listener, peer, identity, passwords);
     conn.writer = Some(tx);
     let mut buf = BytesMut::with_capacity(4096);
 

@@ -3,8 +3,10 @@
 //! [`Broker::new`] restores durable state from the store; [`Broker::run`]
 //! serves already-bound listeners until the shutdown token is cancelled,
 //! so tests can start as many brokers as they like on port 0. Mutual TLS
-//! is the default and only default listener; anonymous and plaintext
-//! listeners exist only when the configuration asks for them.
+//! is the default and only default listener; password, anonymous,
+//! plaintext and WebSocket listeners exist only when the configuration
+//! asks for them. Password credentials come from [`password::Credentials`]
+//! via [`Broker::with_passwords`].
 
 mod authz;
 pub mod clock;
@@ -15,10 +17,12 @@ mod inbound;
 mod lifecycle;
 mod listener;
 mod outbound;
+pub mod password;
 mod router;
 mod session;
 mod shared;
 mod subscribe;
+mod websocket;
 
 use std::sync::Arc;
 
@@ -29,7 +33,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{AuthMode, BrokerConfig, IdentityGrant, Limits, ListenerConfig, Permissions};
+pub use config::{
+    AuthMode, BrokerConfig, IdentityGrant, Limits, ListenerConfig, Permissions, Transport,
+};
+pub use password::Credentials;
 pub use shared::Stats;
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +66,7 @@ pub struct Broker {
     shared: Arc<shared::Shared>,
     config: BrokerConfig,
     tls: Option<BrokerTls>,
+    passwords: Option<Arc<Credentials>>,
     restored: Vec<civitas_store::PersistedSession>,
 }
 
@@ -82,8 +90,16 @@ impl Broker {
             shared,
             config,
             tls,
+            passwords: None,
             restored: state.sessions,
         })
+    }
+
+    /// The credentials `auth = "password"` listeners check; the caller
+    /// keeps them current (see [`Credentials::watch`]).
+    pub fn with_passwords(mut self, credentials: Arc<Credentials>) -> Broker {
+        self.passwords = Some(credentials);
+        self
     }
 
     /// Check every listener's security settings before anything binds.
@@ -119,6 +135,21 @@ impl Broker {
             if l.auth == AuthMode::Mtls && !l.tls {
                 return Err(err("mutual TLS needs tls = true"));
             }
+            if l.auth == AuthMode::Password && !l.tls && !l.bind.ip().is_loopback() {
+                return Err(err(
+                    "password listeners need tls = true unless bound to a loopback address: passwords would cross the network in clear",
+                ));
+            }
+            if l.transport == Transport::Wss && !l.tls {
+                return Err(err(
+                    "transport = \"wss\" needs tls = true (plaintext WebSocket is transport = \"ws\")",
+                ));
+            }
+            if l.transport == Transport::Ws && l.tls {
+                return Err(err(
+                    "transport = \"ws\" is plaintext WebSocket; with tls = true use transport = \"wss\"",
+                ));
+            }
             if l.tls && !tls_available {
                 return Err(err("TLS is on but no certificates are configured"));
             }
@@ -149,6 +180,22 @@ impl Broker {
     /// client (reason 0x8B for MQTT 5), settle wills and flush the store.
     pub async fn run(self, listeners: Vec<(ListenerConfig, TcpListener)>) -> Result<(), BrokerError> {
         Broker::validate_listeners(&self.config, self.tls.is_some())?;
+        if self.passwords.is_none()
+            && let Some(l) = self
+                .config
+                .listeners
+                .iter()
+                .find(|l| l.auth == AuthMode::Password)
+        {
+            return Err(BrokerError::Listener {
+                name: l.name.clone(),
+                reason: "auth = \"password\" but the broker was given no credentials".into(),
+            });
+        }
+        let password_check = self
+            .passwords
+            .clone()
+            .map(|c| Arc::new(password::PasswordCheck::new(c)));
         let shared = self.shared.clone();
         let ops = lifecycle::restore_sessions(&shared, self.restored);
         if !ops.is_empty() {
@@ -166,16 +213,24 @@ impl Broker {
             let tls = match (&self.tls, config.tls, config.auth) {
                 (_, false, _) => None,
                 (Some(t), true, AuthMode::Mtls) => Some(t.mutual.clone()),
-                (Some(t), true, AuthMode::Anonymous) => {
+                (Some(t), true, AuthMode::Anonymous | AuthMode::Password) => {
                     Some(t.server_only.clone().unwrap_or_else(|| t.mutual.clone()))
                 }
                 (None, true, _) => None,
             };
-            tracing::info!(listener = %config.name, addr = ?listener.local_addr().ok(), auth = ?config.auth, tls = config.tls, "listening");
+            let passwords = match config.auth {
+                AuthMode::Password => password_check.clone(),
+                AuthMode::Mtls | AuthMode::Anonymous => None,
+            };
+            tracing::info!(listener = %config.name, addr = ?listener.local_addr().ok(), auth = ?config.auth, transport = ?config.transport, tls = config.tls, "listening");
+            let endpoint = listener::Endpoint {
+                config: Arc::new(config),
+                tls,
+                passwords,
+            };
             accept_tasks.push(tokio::spawn(listener::accept_loop(
                 listener,
-                Arc::new(config),
-                tls,
+                Arc::new(endpoint),
                 shared.clone(),
                 connections.clone(),
             )));

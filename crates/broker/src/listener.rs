@@ -1,13 +1,15 @@
 //! Accepting connections: TCP, the TLS handshake (mutual TLS by default)
-//! under the connect timeout, and the client identity from the
-//! certificate. A failed handshake — no certificate, a certificate from
-//! another CA, expired or revoked — ends there, before any MQTT byte.
+//! under the connect timeout, the client identity from the certificate,
+//! and on WebSocket listeners the HTTP upgrade. A failed handshake — no
+//! certificate, a certificate from another CA, expired or revoked — ends
+//! there, before any MQTT byte.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use civitas_pki::{ReloadingServerConfig, peer_identity};
+use civitas_pki::{PeerIdentity, ReloadingServerConfig, peer_identity};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
@@ -15,12 +17,21 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{AuthMode, ListenerConfig};
 use crate::connection::serve;
+use crate::password::PasswordCheck;
 use crate::shared::{Shared, Stats};
+use crate::websocket;
+
+/// What one listener needs to serve a connection.
+pub(crate) struct Endpoint {
+    pub config: Arc<ListenerConfig>,
+    pub tls: Option<Arc<ReloadingServerConfig>>,
+    /// Password verification (password listeners only).
+    pub passwords: Option<Arc<PasswordCheck>>,
+}
 
 pub(crate) async fn accept_loop(
     listener: TcpListener,
-    config: Arc<ListenerConfig>,
-    tls: Option<Arc<ReloadingServerConfig>>,
+    endpoint: Arc<Endpoint>,
     shared: Arc<Shared>,
     connections: TaskTracker,
 ) {
@@ -32,32 +43,26 @@ pub(crate) async fn accept_loop(
         match accepted {
             Ok((stream, peer)) => {
                 Stats::inc(&shared.stats.connections_accepted);
-                let config = config.clone();
-                let tls = tls.clone();
+                let endpoint = endpoint.clone();
                 let shared = shared.clone();
-                connections.spawn(handle(stream, peer, config, tls, shared));
+                connections.spawn(handle(stream, peer, endpoint, shared));
             }
             Err(e) => {
                 // Typically EMFILE: back off instead of spinning.
-                tracing::warn!(listener = %config.name, error = %e, "accept failed");
+                tracing::warn!(listener = %endpoint.config.name, error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
     }
 }
 
-async fn handle(
-    stream: TcpStream,
-    peer: SocketAddr,
-    config: Arc<ListenerConfig>,
-    tls: Option<Arc<ReloadingServerConfig>>,
-    shared: Arc<Shared>,
-) {
+async fn handle(stream: TcpStream, peer: SocketAddr, endpoint: Arc<Endpoint>, shared: Arc<Shared>) {
     let _ = stream.set_nodelay(true);
+    let config = &endpoint.config;
     let deadline =
         Instant::now() + Duration::from_secs(shared.router.limits.connect_timeout_secs);
-    let Some(tls) = tls else {
-        serve(stream, shared, config, peer, None, deadline).await;
+    let Some(tls) = &endpoint.tls else {
+        serve_transport(stream, &endpoint, shared, peer, None, deadline).await;
         return;
     };
     let acceptor = TlsAcceptor::from(tls.current());
@@ -92,7 +97,42 @@ async fn handle(
                 }
             }
         }
-        AuthMode::Anonymous => None,
+        // The password arrives in CONNECT.
+        AuthMode::Anonymous | AuthMode::Password => None,
     };
-    serve(tls_stream, shared, config, peer, identity, deadline).await;
+    serve_transport(tls_stream, &endpoint, shared, peer, identity, deadline).await;
+}
+
+/// Serve MQTT on `stream` directly or, on a WebSocket listener, after the
+/// upgrade (still within the connect deadline).
+async fn serve_transport<S>(
+    stream: S,
+    endpoint: &Endpoint,
+    shared: Arc<Shared>,
+    peer: SocketAddr,
+    identity: Option<PeerIdentity>,
+    deadline: Instant,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let config = endpoint.config.clone();
+    let passwords = endpoint.passwords.clone();
+    if !config.transport.is_websocket() {
+        serve(stream, shared, config, peer, identity, passwords, deadline).await;
+        return;
+    }
+    // A message may carry a whole packet plus whatever else the client
+    // batched with it.
+    let max_message = (shared.router.limits.max_packet_size as usize).saturating_add(64 * 1024);
+    match tokio::time::timeout_at(deadline, websocket::accept(stream, max_message)).await {
+        Ok(Ok(ws)) => serve(ws, shared, config, peer, identity, passwords, deadline).await,
+        Ok(Err(e)) => {
+            Stats::inc(&shared.stats.protocol_errors);
+            tracing::warn!(%peer, listener = %config.name, error = %e, "WebSocket upgrade refused");
+        }
+        Err(_) => {
+            Stats::inc(&shared.stats.protocol_errors);
+            tracing::warn!(%peer, listener = %config.name, "WebSocket upgrade not finished within the connect timeout");
+        }
+    }
 }

@@ -95,8 +95,15 @@ impl Default for TlsConfig {
     }
 }
 
-/// Environment variables that are not configuration fields.
-const NOT_FIELDS: &[&str] = &["CIVITAS_CONFIG", "CIVITAS_TEST_LOG"];
+/// Environment variables that are not configuration fields: the config
+/// file's path and the test suite's own settings (`scripts/test` exports
+/// them to every process it starts, `civitas` included).
+const NOT_FIELDS: &[&str] = &[
+    "CIVITAS_CONFIG",
+    "CIVITAS_TEST_LOG",
+    "CIVITAS_PYTHON",
+    "CIVITAS_REQUIRE_EXTERNAL",
+];
 
 impl Config {
     /// Load `path` (if given and present), then apply `CIVITAS_*`

@@ -1,6 +1,7 @@
 //! The civitas binary: configuration, wiring and subcommands.
 
 mod config;
+mod password;
 mod up;
 
 use std::path::PathBuf;
@@ -34,6 +35,9 @@ enum Command {
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Passwords for `auth = "password"` listeners.
+    #[command(subcommand)]
+    Password(password::PasswordCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -80,6 +84,7 @@ fn run() -> anyhow::Result<()> {
             eprintln!("configuration is valid");
             Ok(())
         }
+        Command::Password(command) => password::run(&config, command),
     }
 }
 

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use civitas_broker::{AuthMode, Broker, BrokerTls, SystemClock};
+use civitas_broker::password::FILE_NAME;
+use civitas_broker::{AuthMode, Broker, BrokerTls, Credentials, SystemClock, Transport};
 use civitas_pki::{CertificateAuthority, ReloadingServerConfig, TlsFiles};
 use civitas_store::{Store, StoreOptions};
 use time::OffsetDateTime;
@@ -56,11 +57,19 @@ pub async fn up(config: Config) -> anyhow::Result<()> {
 
     Broker::validate_listeners(&config.broker, true)?;
     let listeners = Broker::bind(&config.broker).await?;
-    let bound: Vec<(String, AuthMode, bool, SocketAddr)> = listeners
+    let bound: Vec<Bound> = listeners
         .iter()
-        .filter_map(|(l, t)| Some((l.name.clone(), l.auth, l.tls, t.local_addr().ok()?)))
+        .filter_map(|(l, t)| {
+            Some(Bound {
+                name: l.name.clone(),
+                auth: l.auth,
+                transport: l.transport,
+                tls: l.tls,
+                addr: t.local_addr().ok()?,
+            })
+        })
         .collect();
-    let broker = Broker::new(
+    let mut broker = Broker::new(
         config.broker.clone(),
         store,
         Some(BrokerTls {
@@ -70,6 +79,15 @@ pub async fn up(config: Config) -> anyhow::Result<()> {
         Arc::new(SystemClock),
         shutdown.clone(),
     )?;
+    if bound.iter().any(|b| b.auth == AuthMode::Password) {
+        let path = data_dir.join(FILE_NAME);
+        let credentials = Arc::new(Credentials::open(&path).context("password credentials")?);
+        if credentials.is_empty() {
+            tracing::warn!(path = %path.display(), "a password listener is on but no password has been issued: civitas password set USERNAME");
+        }
+        tokio::spawn(credentials.clone().watch(interval, shutdown.clone()));
+        broker = broker.with_passwords(credentials);
+    }
     print_quick_start(&data_dir, created, &ca, &bound, &device, &operator);
 
     tokio::spawn(wait_for_signal(shutdown.clone()));
@@ -103,7 +121,7 @@ async fn wait_for_signal(shutdown: CancellationToken) {
     shutdown.cancel();
 }
 
-fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+pub(crate) fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     if !dir.exists() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -147,6 +165,15 @@ fn first_cert_not_after(pem: &[u8]) -> Option<OffsetDateTime> {
     civitas_pki::peer_identity(der.as_ref()).ok().map(|id| id.not_after)
 }
 
+/// A listener as the quick start describes it.
+struct Bound {
+    name: String,
+    auth: AuthMode,
+    transport: Transport,
+    tls: bool,
+    addr: SocketAddr,
+}
+
 /// Paths of a certificate bundle.
 struct Bundle {
     name: String,
@@ -188,7 +215,7 @@ fn print_quick_start(
     data_dir: &Path,
     created: bool,
     ca: &CertificateAuthority,
-    bound: &[(String, AuthMode, bool, SocketAddr)],
+    bound: &[Bound],
     device: &Bundle,
     operator: &Bundle,
 ) {
@@ -202,16 +229,32 @@ fn print_quick_start(
     out.push_str(&format!("  example device         {}\n", device.cert.parent().map_or(String::new(), |p| p.display().to_string())));
     out.push_str(&format!("  operator console       {}\n\n", operator.cert.parent().map_or(String::new(), |p| p.display().to_string())));
     out.push_str("Listening:\n");
-    for (name, auth, tls, addr) in bound {
-        let auth = match auth {
+    for b in bound {
+        let auth = match b.auth {
             AuthMode::Mtls => "mutual TLS",
             AuthMode::Anonymous => "anonymous",
+            AuthMode::Password => "password",
         };
-        let tls = if *tls { "TLS" } else { "PLAINTEXT" };
-        out.push_str(&format!("  {name} ({auth}, {tls}) on {addr}\n"));
+        let tls = if b.tls { "TLS" } else { "PLAINTEXT" };
+        let transport = match b.transport {
+            Transport::Mqtt => "",
+            Transport::Wss | Transport::Ws => ", WebSocket",
+        };
+        out.push_str(&format!(
+            "  {} ({auth}, {tls}{transport}) on {}\n",
+            b.name, b.addr
+        ));
     }
-    if let Some((_, _, _, addr)) = bound.iter().find(|(_, a, _, _)| *a == AuthMode::Mtls) {
-        let port = addr.port();
+    if bound.iter().any(|b| b.auth == AuthMode::Password) {
+        out.push_str(
+            "\nIssue a password for a gateway (printed once):\n  civitas password set gateway-01\n",
+        );
+    }
+    if let Some(b) = bound
+        .iter()
+        .find(|b| b.auth == AuthMode::Mtls && b.transport == Transport::Mqtt)
+    {
+        let port = b.addr.port();
         let conn = |b: &Bundle| {
             format!(
                 "-h localhost -p {port} -V mqttv5 --cafile {} --cert {} --key {} -i {}",

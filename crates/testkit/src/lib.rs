@@ -5,14 +5,18 @@
 
 mod clients;
 pub mod external;
+mod listeners;
 mod pki;
 mod server;
 mod wait;
+mod websocket;
 
 pub use clients::{ClientTls, client_config, mtls_tunnel};
+pub use listeners::listener;
 pub use pki::{DeviceFiles, TestPki};
 pub use server::{TestBroker, TestBrokerOptions};
 pub use wait::{wait_for, wait_for_async};
+pub use websocket::{ClientWebSocket, Io, ws_connect, ws_tunnel};
 
 /// Install the aws-lc-rs provider as the process default (rumqttc builds
 /// rustls configs through the default provider) and a test log subscriber.

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use civitas_broker::{
-    AuthMode, Broker, BrokerConfig, BrokerTls, ListenerConfig, Permissions, Stats, SystemClock,
+    AuthMode, Broker, BrokerConfig, BrokerTls, Credentials, ListenerConfig, Permissions, Stats,
+    SystemClock, Transport,
 };
 use civitas_pki::ReloadingServerConfig;
 use civitas_store::{Store, StoreOptions};
@@ -19,17 +20,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::pki::{DeviceFiles, TestPki};
 
+#[derive(Default)]
 pub struct TestBrokerOptions {
     /// Listeners' bind addresses are replaced by 127.0.0.1:0.
     pub config: BrokerConfig,
-}
-
-impl Default for TestBrokerOptions {
-    fn default() -> Self {
-        TestBrokerOptions {
-            config: BrokerConfig::default(),
-        }
-    }
 }
 
 impl TestBrokerOptions {
@@ -41,6 +35,7 @@ impl TestBrokerOptions {
             name: "anon".into(),
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             auth: AuthMode::Anonymous,
+            transport: Transport::Mqtt,
             tls: false,
             plaintext_acknowledged: true,
             client_id_must_match_identity: false,
@@ -62,6 +57,7 @@ struct Running {
     shutdown: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
     stats: Arc<Stats>,
+    credentials: Option<Arc<Credentials>>,
 }
 
 impl TestBroker {
@@ -102,13 +98,26 @@ impl TestBroker {
             )?)),
         };
         let shutdown = CancellationToken::new();
-        let broker = Broker::new(
+        let mut credentials = None;
+        let mut broker = Broker::new(
             self.config.clone(),
             store,
             Some(tls),
             Arc::new(SystemClock),
             shutdown.clone(),
         )?;
+        if self
+            .config
+            .listeners
+            .iter()
+            .any(|l| l.auth == AuthMode::Password)
+        {
+            let c = Arc::new(Credentials::open(self.password_file().path())?);
+            // Polled often, so tests see an edit take effect quickly.
+            tokio::spawn(c.clone().watch(Duration::from_millis(20), shutdown.clone()));
+            broker = broker.with_passwords(c.clone());
+            credentials = Some(c);
+        }
         let mut listeners = Vec::new();
         for l in &self.config.listeners {
             // After a restart, bind the same ports again so clients can
@@ -126,6 +135,7 @@ impl TestBroker {
             shutdown,
             task,
             stats,
+            credentials,
         });
         Ok(())
     }
@@ -146,6 +156,11 @@ impl TestBroker {
             Some(r) => r.stats.clone(),
             None => Arc::new(Stats::default()),
         }
+    }
+
+    /// The credentials the running broker's password listeners check.
+    pub(crate) fn credentials(&self) -> Option<Arc<Credentials>> {
+        self.running.as_ref().and_then(|r| r.credentials.clone())
     }
 
     pub fn device(&self, name: &str) -> anyhow::Result<DeviceFiles> {
