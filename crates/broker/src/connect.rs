@@ -292,7 +292,12 @@ impl Connection {
 
     /// Find or create the session for `client_id`, disconnecting any
     /// connection that holds it now (reason 0x8E).
-    async fn attach(&mut self, client_id: &str, clean_start: bool, expiry: u32) -> (SessionRef, bool) {
+    async fn attach(
+        &mut self,
+        client_id: &str,
+        clean_start: bool,
+        expiry: u32,
+    ) -> (SessionRef, bool) {
         let shared = self.shared.clone();
         let router = &shared.router;
         let _guard = shared.connect_lock.lock().await;
@@ -334,7 +339,10 @@ impl Connection {
                     expiry,
                 );
                 let s: SessionRef = Arc::new(parking_lot::Mutex::new(s));
-                router.sessions.lock().insert(Arc::from(client_id), s.clone());
+                router
+                    .sessions
+                    .lock()
+                    .insert(Arc::from(client_id), s.clone());
                 (s, false)
             }
         };

@@ -103,7 +103,10 @@ impl Broker {
     }
 
     /// Check every listener's security settings before anything binds.
-    pub fn validate_listeners(config: &BrokerConfig, tls_available: bool) -> Result<(), BrokerError> {
+    pub fn validate_listeners(
+        config: &BrokerConfig,
+        tls_available: bool,
+    ) -> Result<(), BrokerError> {
         if config.listeners.is_empty() {
             return Err(BrokerError::Listener {
                 name: "(none)".into(),
@@ -158,14 +161,18 @@ impl Broker {
     }
 
     /// Bind every configured listener.
-    pub async fn bind(config: &BrokerConfig) -> Result<Vec<(ListenerConfig, TcpListener)>, BrokerError> {
+    pub async fn bind(
+        config: &BrokerConfig,
+    ) -> Result<Vec<(ListenerConfig, TcpListener)>, BrokerError> {
         let mut out = Vec::new();
         for l in &config.listeners {
-            let listener = TcpListener::bind(l.bind).await.map_err(|source| BrokerError::Bind {
-                name: l.name.clone(),
-                addr: l.bind,
-                source,
-            })?;
+            let listener = TcpListener::bind(l.bind)
+                .await
+                .map_err(|source| BrokerError::Bind {
+                    name: l.name.clone(),
+                    addr: l.bind,
+                    source,
+                })?;
             out.push((l.clone(), listener));
         }
         Ok(out)
@@ -178,7 +185,10 @@ impl Broker {
 
     /// Serve until the shutdown token is cancelled, then disconnect every
     /// client (reason 0x8B for MQTT 5), settle wills and flush the store.
-    pub async fn run(self, listeners: Vec<(ListenerConfig, TcpListener)>) -> Result<(), BrokerError> {
+    pub async fn run(
+        self,
+        listeners: Vec<(ListenerConfig, TcpListener)>,
+    ) -> Result<(), BrokerError> {
         Broker::validate_listeners(&self.config, self.tls.is_some())?;
         if self.passwords.is_none()
             && let Some(l) = self

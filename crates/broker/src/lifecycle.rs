@@ -45,7 +45,11 @@ impl Connection {
                 s.attachment = None;
             }
         }
-        detach(&self.shared, &session, will.map(will_message_of(&self.shared)));
+        detach(
+            &self.shared,
+            &session,
+            will.map(will_message_of(&self.shared)),
+        );
         self.detached.cancel();
     }
 }
@@ -141,7 +145,12 @@ fn detach(shared: &Arc<Shared>, session: &SessionRef, will: Option<PendingWill>)
         shared,
         session,
         timers,
-        will.map(|w| (w.message, Duration::from_secs(u64::from(w.delay_secs.min(expiry))))),
+        will.map(|w| {
+            (
+                w.message,
+                Duration::from_secs(u64::from(w.delay_secs.min(expiry))),
+            )
+        }),
         expiry_duration(expiry),
     );
 }

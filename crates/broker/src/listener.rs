@@ -59,8 +59,7 @@ pub(crate) async fn accept_loop(
 async fn handle(stream: TcpStream, peer: SocketAddr, endpoint: Arc<Endpoint>, shared: Arc<Shared>) {
     let _ = stream.set_nodelay(true);
     let config = &endpoint.config;
-    let deadline =
-        Instant::now() + Duration::from_secs(shared.router.limits.connect_timeout_secs);
+    let deadline = Instant::now() + Duration::from_secs(shared.router.limits.connect_timeout_secs);
     let Some(tls) = &endpoint.tls else {
         serve_transport(stream, &endpoint, shared, peer, None, deadline).await;
         return;

@@ -104,7 +104,10 @@ impl Router {
             client_id,
             state,
         };
-        self.subscriptions.write().insert(filter, key, entry).is_some()
+        self.subscriptions
+            .write()
+            .insert(filter, key, entry)
+            .is_some()
     }
 
     /// Remove one subscription. Returns whether it existed.

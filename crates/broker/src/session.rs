@@ -151,13 +151,12 @@ impl Session {
                 }
             }
         }
-        let op = (self.is_persistent() && delivery.qos != QoS::AtMostOnce).then(|| {
-            Op::PutOutbound {
+        let op =
+            (self.is_persistent() && delivery.qos != QoS::AtMostOnce).then(|| Op::PutOutbound {
                 client_id: self.client_id.to_string(),
                 seq: delivery.seq,
                 message: outbound_record(&delivery, None, OutboundState::Queued),
-            }
-        });
+            });
         self.queue.push_back(delivery);
         if let Some(a) = &self.attachment {
             a.wake.notify_one();

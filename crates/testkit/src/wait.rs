@@ -24,7 +24,11 @@ pub async fn wait_for(
 }
 
 /// Like [`wait_for`], with an async condition.
-pub async fn wait_for_async<F, Fut>(what: &str, timeout: Duration, mut cond: F) -> anyhow::Result<()>
+pub async fn wait_for_async<F, Fut>(
+    what: &str,
+    timeout: Duration,
+    mut cond: F,
+) -> anyhow::Result<()>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
