@@ -208,7 +208,9 @@ mod tests {
     #[test]
     fn unknown_field_is_reported_with_file_and_line() {
         let f = write("data_dir = \"x\"\n\n[broker.limits]\nmax_packet_sise = 10\n");
-        let err = Config::load(Some(f.path()), [], &[]).unwrap_err().to_string();
+        let err = Config::load(Some(f.path()), [], &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(&format!("{}:4:", f.path().display())), "{err}");
         assert!(err.contains("max_packet_sise"), "{err}");
     }
@@ -216,7 +218,9 @@ mod tests {
     #[test]
     fn wrong_type_is_reported_with_line() {
         let f = write("[broker.limits]\nreceive_maximum = \"many\"\n");
-        let err = Config::load(Some(f.path()), [], &[]).unwrap_err().to_string();
+        let err = Config::load(Some(f.path()), [], &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(":2:"), "{err}");
     }
 
@@ -225,7 +229,10 @@ mod tests {
         let f = write("data_dir = \"from-file\"\n[broker.limits]\nreceive_maximum = 5\n");
         let env = [
             ("CIVITAS_DATA_DIR".to_string(), "from-env".to_string()),
-            ("CIVITAS_BROKER__LIMITS__RECEIVE_MAXIMUM".to_string(), "7".to_string()),
+            (
+                "CIVITAS_BROKER__LIMITS__RECEIVE_MAXIMUM".to_string(),
+                "7".to_string(),
+            ),
             ("CIVITAS_CONFIG".to_string(), "ignored".to_string()),
             ("HOME".to_string(), "/root".to_string()),
         ];

@@ -33,9 +33,16 @@ pub async fn up(config: Config) -> anyhow::Result<()> {
         now,
     )
     .context("certificate authority")?;
-    let (cert, key) = ensure_server_cert(&ca, &config.tls, &data_dir.join("pki").join("server"), now)?;
+    let (cert, key) =
+        ensure_server_cert(&ca, &config.tls, &data_dir.join("pki").join("server"), now)?;
     let devices_dir = data_dir.join("devices");
-    let device = ensure_bundle(&ca, &config.tls, &devices_dir, &config.tls.example_device, now)?;
+    let device = ensure_bundle(
+        &ca,
+        &config.tls,
+        &devices_dir,
+        &config.tls.example_device,
+        now,
+    )?;
     let operator = ensure_bundle(&ca, &config.tls, &devices_dir, OPERATOR, now)?;
 
     let store = Store::open(&data_dir.join("civitas.redb"), StoreOptions::default())
@@ -106,8 +113,7 @@ fn init_logging(level: &str) -> anyhow::Result<()> {
 }
 
 async fn wait_for_signal(shutdown: CancellationToken) {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-    {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "cannot listen for SIGTERM");
@@ -162,7 +168,9 @@ fn first_cert_not_after(pem: &[u8]) -> Option<OffsetDateTime> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     let der = CertificateDer::pem_slice_iter(pem).next()?.ok()?;
-    civitas_pki::peer_identity(der.as_ref()).ok().map(|id| id.not_after)
+    civitas_pki::peer_identity(der.as_ref())
+        .ok()
+        .map(|id| id.not_after)
 }
 
 /// A listener as the quick start describes it.
@@ -224,10 +232,28 @@ fn print_quick_start(
     if created {
         out.push_str("First run: created a certificate authority and example certificates.\n");
     }
-    out.push_str(&format!("  data directory         {}\n", data_dir.display()));
-    out.push_str(&format!("  certificate authority  {}\n", ca.ca_bundle_path().display()));
-    out.push_str(&format!("  example device         {}\n", device.cert.parent().map_or(String::new(), |p| p.display().to_string())));
-    out.push_str(&format!("  operator console       {}\n\n", operator.cert.parent().map_or(String::new(), |p| p.display().to_string())));
+    out.push_str(&format!(
+        "  data directory         {}\n",
+        data_dir.display()
+    ));
+    out.push_str(&format!(
+        "  certificate authority  {}\n",
+        ca.ca_bundle_path().display()
+    ));
+    out.push_str(&format!(
+        "  example device         {}\n",
+        device
+            .cert
+            .parent()
+            .map_or(String::new(), |p| p.display().to_string())
+    ));
+    out.push_str(&format!(
+        "  operator console       {}\n\n",
+        operator
+            .cert
+            .parent()
+            .map_or(String::new(), |p| p.display().to_string())
+    ));
     out.push_str("Listening:\n");
     for b in bound {
         let auth = match b.auth {

@@ -9,12 +9,16 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use civitas_testkit::{ClientTls, client_config, mtls_tunnel};
-use support::{Civitas, bundle};
 use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
+use support::{Civitas, bundle};
 
 const TOPIC: &str = "city/centre/things/streetlight-001/telemetry";
 
-async fn options(civitas: &Civitas, data: &std::path::Path, name: &str) -> anyhow::Result<MqttOptions> {
+async fn options(
+    civitas: &Civitas,
+    data: &std::path::Path,
+    name: &str,
+) -> anyhow::Result<MqttOptions> {
     let files = bundle(data, name);
     let local = mtls_tunnel(civitas.addr, client_config(ClientTls::Device(&files))?).await?;
     let mut o = MqttOptions::new(name, "127.0.0.1", local.port());
@@ -33,20 +37,23 @@ async fn every_acknowledged_message_survives_sigkill() -> anyhow::Result<()> {
 
     // A persistent subscriber registers, then goes away.
     {
-        let (client, mut events) = AsyncClient::new(options(&civitas, &data, "control-center").await?, 10);
+        let (client, mut events) =
+            AsyncClient::new(options(&civitas, &data, "control-center").await?, 10);
         client.subscribe("city/#", QoS::AtLeastOnce).await?;
-        loop {
-            match tokio::time::timeout(Duration::from_secs(10), events.poll()).await?? {
-                Event::Incoming(Packet::SubAck(_)) => break,
-                _ => {}
-            }
-        }
+        while !matches!(
+            tokio::time::timeout(Duration::from_secs(10), events.poll()).await??,
+            Event::Incoming(Packet::SubAck(_))
+        ) {}
         client.disconnect().await?;
-        while tokio::time::timeout(Duration::from_secs(5), events.poll()).await?.is_ok() {}
+        while tokio::time::timeout(Duration::from_secs(5), events.poll())
+            .await?
+            .is_ok()
+        {}
     }
 
     // Stream QoS 1 readings; record which were acknowledged.
-    let (client, mut events) = AsyncClient::new(options(&civitas, &data, "streetlight-001").await?, 100);
+    let (client, mut events) =
+        AsyncClient::new(options(&civitas, &data, "streetlight-001").await?, 100);
     let publisher = tokio::spawn(async move {
         for seq in 0u32.. {
             if client
@@ -68,7 +75,9 @@ async fn every_acknowledged_message_survives_sigkill() -> anyhow::Result<()> {
                 sent_order += 1;
             }
             Ok(Event::Incoming(Packet::PubAck(ack))) => {
-                let seq = pkid_to_seq.remove(&ack.pkid).context("PUBACK for an unknown packet id")?;
+                let seq = pkid_to_seq
+                    .remove(&ack.pkid)
+                    .context("PUBACK for an unknown packet id")?;
                 acked.insert(seq);
             }
             Ok(_) => {}
@@ -81,7 +90,8 @@ async fn every_acknowledged_message_survives_sigkill() -> anyhow::Result<()> {
     drop(events);
 
     let civitas = Civitas::start(&data)?;
-    let (client, mut events) = AsyncClient::new(options(&civitas, &data, "control-center").await?, 100);
+    let (client, mut events) =
+        AsyncClient::new(options(&civitas, &data, "control-center").await?, 100);
     let mut received: BTreeSet<u32> = BTreeSet::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while !acked.is_subset(&received) {

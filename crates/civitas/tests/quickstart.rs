@@ -24,7 +24,11 @@ fn first_run_creates_the_pki_and_prints_working_commands() -> anyhow::Result<()>
     let civitas = Civitas::start(&data)?;
     let out = civitas.stdout.join("\n");
     assert!(out.contains("First run"), "{out}");
-    for f in ["pki/ca/ca-bundle.pem", "pki/server/server.pem", "devices/streetlight-001/streetlight-001.key"] {
+    for f in [
+        "pki/ca/ca-bundle.pem",
+        "pki/server/server.pem",
+        "devices/streetlight-001/streetlight-001.key",
+    ] {
         assert!(data.join(f).exists(), "{f} missing");
     }
     let sub = civitas
@@ -46,7 +50,9 @@ fn first_run_creates_the_pki_and_prints_working_commands() -> anyhow::Result<()>
         if std::env::var("CIVITAS_REQUIRE_EXTERNAL").as_deref() == Ok("1") {
             bail!("mosquitto-clients are required by the test command but not installed");
         }
-        eprintln!("SKIPPED (not run): mosquitto-clients not installed; run scripts/test to install them");
+        eprintln!(
+            "SKIPPED (not run): mosquitto-clients not installed; run scripts/test to install them"
+        );
         return Ok(());
     }
     // The subscriber exits after one message or 20 s; the publisher repeats
@@ -67,8 +73,15 @@ fn first_run_creates_the_pki_and_prints_working_commands() -> anyhow::Result<()>
     }
     let output = watcher.wait_with_output()?;
     let printed = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "mosquitto_sub failed: {}", String::from_utf8_lossy(&output.stderr));
-    assert_eq!(printed.trim(), r#"city/centre/things/streetlight-001/telemetry {"power_w":42}"#);
+    assert!(
+        output.status.success(),
+        "mosquitto_sub failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        printed.trim(),
+        r#"city/centre/things/streetlight-001/telemetry {"power_w":42}"#
+    );
 
     // A second start reuses what the first created.
     let status = civitas.terminate()?;
