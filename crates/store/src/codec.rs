@@ -12,7 +12,8 @@ use bytes::Bytes;
 use civitas_mqtt::{PublishProperties, QoS, RetainHandling, SubscriptionOptions};
 
 use crate::records::{
-    OutboundMessage, OutboundState, SessionRecord, StoredMessage, StoredSubscription, StoredWill,
+    OutboundMessage, OutboundState, SessionRecord, ShadowRecord, StoredMessage, StoredSubscription,
+    StoredWill,
 };
 
 /// The record format this build writes. A future format gets a new number
@@ -469,6 +470,37 @@ pub(crate) fn decode_outbound(buf: &[u8]) -> Result<OutboundMessage, DecodeError
         state,
         qos,
         subscription_identifiers,
+    })
+}
+
+// ---- ShadowRecord ----
+
+/// A shadow record. The key (thing, shadow) is stored with it so that a
+/// record read on its own is complete and can be checked against its key.
+pub(crate) fn encode_shadow(s: &ShadowRecord) -> Vec<u8> {
+    let mut w = Writer::record();
+    w.str(&s.thing);
+    w.str(&s.shadow);
+    w.u64(s.version);
+    w.u64(s.updated_at_ms);
+    w.opt(s.document.as_deref(), Writer::bytes);
+    w.finish()
+}
+
+pub(crate) fn decode_shadow(buf: &[u8]) -> Result<ShadowRecord, DecodeError> {
+    let mut r = Reader::record(buf)?;
+    let thing = r.string("thing")?;
+    let shadow = r.string("shadow")?;
+    let version = r.u64("version")?;
+    let updated_at_ms = r.u64("updated_at_ms")?;
+    let document = r.opt("document", |r| r.bytes("document").map(<[u8]>::to_vec))?;
+    r.finish()?;
+    Ok(ShadowRecord {
+        thing,
+        shadow,
+        version,
+        updated_at_ms,
+        document,
     })
 }
 

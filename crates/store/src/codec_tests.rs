@@ -131,6 +131,25 @@ fn outbound() -> impl Strategy<Value = OutboundMessage> {
         })
 }
 
+fn shadow() -> impl Strategy<Value = ShadowRecord> {
+    (
+        "[a-zA-Z0-9:_-]{1,16}",
+        "[$a-zA-Z0-9:_-]{0,16}",
+        any::<u64>(),
+        any::<u64>(),
+        proptest::option::of(proptest::collection::vec(any::<u8>(), 0..64)),
+    )
+        .prop_map(
+            |(thing, shadow, version, updated_at_ms, document)| ShadowRecord {
+                thing,
+                shadow,
+                version,
+                updated_at_ms,
+                document,
+            },
+        )
+}
+
 /// Every strict prefix of a valid record must fail to decode, cleanly.
 fn assert_prefixes_fail<T: std::fmt::Debug>(
     buf: &[u8],
@@ -165,6 +184,13 @@ proptest! {
     }
 
     #[test]
+    fn shadow_round_trips(s in shadow()) {
+        let buf = encode_shadow(&s);
+        prop_assert_eq!(decode_shadow(&buf), Ok(s));
+        assert_prefixes_fail(&buf, decode_shadow);
+    }
+
+    #[test]
     fn arbitrary_bytes_never_panic(mut buf in proptest::collection::vec(any::<u8>(), 0..256)) {
         // Mostly with a valid version byte, so decoding gets past it.
         if let Some(first) = buf.first_mut()
@@ -175,6 +201,7 @@ proptest! {
         let _ = decode_message(&buf);
         let _ = decode_session(&buf);
         let _ = decode_outbound(&buf);
+        let _ = decode_shadow(&buf);
         let _ = decode_meta_u32(&buf);
     }
 }

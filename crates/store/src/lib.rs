@@ -1,11 +1,12 @@
 //! Durable broker state for civitas.
 //!
 //! Persistent sessions (subscriptions, queued and in-flight messages,
-//! incoming QoS 2 ids) and retained messages live in a redb file. Every
-//! write goes through a group commit: one thread folds the ops of many
-//! callers into one transaction and one fsync, and a caller's `commit`
-//! returns only once its ops are on disk, so the broker can acknowledge a
-//! PUBLISH as soon as it does.
+//! incoming QoS 2 ids), retained messages and device shadows live in a
+//! redb file. Every write goes through a group commit: one thread folds the
+//! ops of many callers into one transaction and one fsync, and a caller's
+//! `commit` returns only once its ops are on disk, so the broker can
+//! acknowledge a PUBLISH as soon as it does. Device shadows are read one at
+//! a time (`load_shadow`) and written with the same ops.
 //!
 //! ```
 //! # async fn demo() -> Result<(), civitas_store::StoreError> {
@@ -53,7 +54,7 @@ pub use codec::DecodeError;
 pub use commit::{StoreOptions, StoreStats};
 pub use error::StoreError;
 pub use records::{
-    BrokerState, Op, OutboundMessage, OutboundState, PersistedSession, SessionRecord,
+    BrokerState, Op, OutboundMessage, OutboundState, PersistedSession, SessionRecord, ShadowRecord,
     StoredMessage, StoredSubscription, StoredWill,
 };
 pub use store::Store;

@@ -112,6 +112,31 @@ pub enum Op {
         client_id: String,
         packet_id: u16,
     },
+    /// Insert or replace (a live shadow or a tombstone).
+    PutShadow(ShadowRecord),
+    /// Forgets the shadow entirely, version counter included.
+    DeleteShadow {
+        thing: String,
+        /// Empty for the classic (unnamed) shadow.
+        shadow: String,
+    },
+}
+
+/// A device shadow as stored. The store keeps the document as opaque JSON
+/// bytes; the shadow service owns their meaning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShadowRecord {
+    pub thing: String,
+    /// Empty for the classic (unnamed) shadow; AWS shadow names are never
+    /// empty, so the two cannot collide.
+    pub shadow: String,
+    /// The version of the last accepted update. A deleted shadow keeps it so
+    /// that a shadow re-created soon after continues the count.
+    pub version: u64,
+    /// When the shadow was last updated or deleted, unix ms.
+    pub updated_at_ms: u64,
+    /// The document (state and metadata); `None` once the shadow is deleted.
+    pub document: Option<Vec<u8>>,
 }
 
 /// Everything the broker needs at start.

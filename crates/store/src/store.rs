@@ -10,12 +10,12 @@ use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
-use redb::Database;
+use redb::{Database, ReadableDatabase};
 use tokio::sync::oneshot;
 
 use crate::commit::{self, Counters, Request, StoreOptions, StoreStats};
 use crate::error::StoreError;
-use crate::records::{BrokerState, Op};
+use crate::records::{BrokerState, Op, ShadowRecord};
 use crate::tables;
 
 /// The durable state of the broker. Cheap to clone: all clones share one
@@ -106,14 +106,29 @@ impl Store {
     /// snapshot of what has been committed so far (ops still queued are not
     /// included).
     pub fn load_broker_state(&self) -> Result<BrokerState, StoreError> {
-        let db = self
-            .inner
-            .db
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-            .ok_or(StoreError::Closed)?;
+        let db = self.db()?;
         tables::load_broker_state(&db)
+    }
+
+    /// Reads one device shadow (live or tombstone) from what has been
+    /// committed so far. `shadow` is empty for the classic shadow. Shadows
+    /// are written with `Op::PutShadow`/`Op::DeleteShadow`.
+    pub fn load_shadow(
+        &self,
+        thing: &str,
+        shadow: &str,
+    ) -> Result<Option<ShadowRecord>, StoreError> {
+        let db = self.db()?;
+        let txn = db.begin_read()?;
+        tables::shadows::load(&txn, thing, shadow)
+    }
+
+    /// The names of the named shadows of `thing` that exist (deleted ones
+    /// left out), ascending.
+    pub fn shadow_names(&self, thing: &str) -> Result<Vec<String>, StoreError> {
+        let db = self.db()?;
+        let txn = db.begin_read()?;
+        tables::shadows::names(&txn, thing)
     }
 
     /// Commits everything queued, stops the commit thread and releases the
@@ -127,6 +142,15 @@ impl Store {
     /// Commit counters since open.
     pub fn stats(&self) -> StoreStats {
         self.inner.counters.snapshot()
+    }
+
+    fn db(&self) -> Result<Arc<Database>, StoreError> {
+        self.inner
+            .db
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or(StoreError::Closed)
     }
 
     fn send(&self, request: Request) -> Result<(), StoreError> {

@@ -15,11 +15,20 @@ const TABLE: TableDefinition<&str, &[u8]> = TableDefinition::new(NAME);
 const SCHEMA_VERSION_KEY: &str = "schema_version";
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// 1: retained messages and sessions. 2: adds device shadows.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// `MIGRATIONS[i]` moves a store from schema version `i + 1` to `i + 2`.
 type Migration = fn(&WriteTransaction) -> Result<(), StoreError>;
-const MIGRATIONS: &[Migration] = &[];
+const MIGRATIONS: &[Migration] = &[to_2_shadows];
+
+/// Version 2 only adds a table; the point of the step is that a build that
+/// knows nothing of shadows refuses the file instead of silently ignoring
+/// the shadows in it.
+fn to_2_shadows(txn: &WriteTransaction) -> Result<(), StoreError> {
+    super::shadows::create(txn)
+}
 
 const _: () = assert!(MIGRATIONS.len() + 1 == SCHEMA_VERSION as usize);
 

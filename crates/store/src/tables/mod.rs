@@ -8,6 +8,7 @@
 pub(crate) mod meta;
 pub(crate) mod retained;
 pub(crate) mod sessions;
+pub(crate) mod shadows;
 
 use redb::{Database, ReadableDatabase, WriteTransaction};
 
@@ -18,6 +19,7 @@ use crate::records::{BrokerState, Op};
 pub(crate) fn create_all(txn: &WriteTransaction) -> Result<(), StoreError> {
     retained::create(txn)?;
     sessions::create(txn)?;
+    shadows::create(txn)?;
     Ok(())
 }
 
@@ -33,6 +35,7 @@ pub(crate) fn prepare(db: &Database) -> Result<(), StoreError> {
 pub(crate) struct WriteTables<'t> {
     retained: retained::Writer<'t>,
     sessions: sessions::Writer<'t>,
+    shadows: shadows::Writer<'t>,
 }
 
 impl<'t> WriteTables<'t> {
@@ -40,6 +43,7 @@ impl<'t> WriteTables<'t> {
         Ok(WriteTables {
             retained: retained::Writer::open(txn)?,
             sessions: sessions::Writer::open(txn)?,
+            shadows: shadows::Writer::open(txn)?,
         })
     }
 
@@ -63,6 +67,8 @@ impl<'t> WriteTables<'t> {
                 client_id,
                 packet_id,
             } => self.sessions.delete_incoming_qos2(client_id, *packet_id),
+            Op::PutShadow(record) => self.shadows.put(record),
+            Op::DeleteShadow { thing, shadow } => self.shadows.delete(thing, shadow),
         }
     }
 }
