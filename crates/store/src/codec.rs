@@ -44,6 +44,9 @@ pub enum DecodeError {
     InvalidUtf8 { field: &'static str, offset: usize },
     #[error("{extra} unexpected bytes after the record at byte {offset}")]
     TrailingBytes { offset: usize, extra: usize },
+    /// A composite key (an index entry) does not have its expected form.
+    #[error("malformed key {key:?}")]
+    MalformedKey { key: String },
 }
 
 // ---- writing ----
@@ -519,6 +522,8 @@ pub(crate) fn decode_meta_u32(buf: &[u8]) -> Result<u32, DecodeError> {
     r.finish()?;
     Ok(v)
 }
+
+pub(crate) mod registry;
 
 #[cfg(test)]
 #[path = "codec_tests.rs"]

@@ -39,7 +39,13 @@
 //! `load_broker_state` and `close` do blocking file I/O; call them at start
 //! and shutdown, or from `spawn_blocking`.
 //!
-//! Layout: `records` holds the public data types, `codec` their versioned
+//! The device registry (things, groups, certificates, policies, tokens) lives
+//! in the same file but is written differently: each change is one
+//! synchronous, durable transaction (`Store::registry_write`) that reads,
+//! checks and writes atomically; reads use `Store::registry_read`.
+//!
+//! Layout: `records` holds the public data types (`registry` those of the
+//! device registry and its `Store` methods), `codec` their versioned
 //! binary encoding, `tables` one module per table family plus the schema
 //! version in `meta`, `commit` the commit thread, `store` the handle.
 
@@ -47,6 +53,7 @@ mod codec;
 mod commit;
 mod error;
 mod records;
+mod registry;
 mod store;
 mod tables;
 
@@ -57,8 +64,14 @@ pub use records::{
     BrokerState, Op, OutboundMessage, OutboundState, PersistedSession, SessionRecord, ShadowRecord,
     StoredMessage, StoredSubscription, StoredWill,
 };
+pub use registry::{
+    CertificateRecord, CertificateStatus, EnrollmentTokenRecord, OwnershipTokenRecord,
+    PolicyRecord, PolicyTarget, PolicyVersionRecord, ProvisioningTemplateRecord, ThingGroupRecord,
+    ThingRecord, ThingTypeRecord,
+};
 pub use store::Store;
 pub use tables::meta::SCHEMA_VERSION;
+pub use tables::registry::{RegistryRead, RegistryView, RegistryWrite};
 
 // The broker shares one handle across its tasks.
 const _: () = {

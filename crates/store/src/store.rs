@@ -144,7 +144,7 @@ impl Store {
         self.inner.counters.snapshot()
     }
 
-    fn db(&self) -> Result<Arc<Database>, StoreError> {
+    pub(crate) fn db(&self) -> Result<Arc<Database>, StoreError> {
         self.inner
             .db
             .lock()

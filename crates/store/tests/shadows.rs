@@ -121,7 +121,7 @@ async fn a_schema_1_store_is_migrated_and_gains_the_shadow_table() {
     let meta = txn.open_table(META).unwrap();
     let stored = meta.get("schema_version").unwrap().unwrap();
     assert_eq!(stored.value(), SCHEMA_VERSION.to_le_bytes());
-    assert_eq!(SCHEMA_VERSION, 2);
+    const { assert!(SCHEMA_VERSION >= 2) };
     assert!(
         txn.open_table(SHADOWS)
             .unwrap()

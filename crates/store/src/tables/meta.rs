@@ -16,18 +16,25 @@ const SCHEMA_VERSION_KEY: &str = "schema_version";
 
 /// The schema version this build writes and reads.
 ///
-/// 1: retained messages and sessions. 2: adds device shadows.
-pub const SCHEMA_VERSION: u32 = 2;
+/// 1: retained messages and sessions. 2: adds device shadows. 3: adds the
+/// device registry.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// `MIGRATIONS[i]` moves a store from schema version `i + 1` to `i + 2`.
 type Migration = fn(&WriteTransaction) -> Result<(), StoreError>;
-const MIGRATIONS: &[Migration] = &[to_2_shadows];
+const MIGRATIONS: &[Migration] = &[to_2_shadows, to_3_registry];
 
 /// Version 2 only adds a table; the point of the step is that a build that
 /// knows nothing of shadows refuses the file instead of silently ignoring
 /// the shadows in it.
 fn to_2_shadows(txn: &WriteTransaction) -> Result<(), StoreError> {
     super::shadows::create(txn)
+}
+
+/// Version 3 adds the registry's tables, for the same reason: an older
+/// build must not serve devices while ignoring their registry state.
+fn to_3_registry(txn: &WriteTransaction) -> Result<(), StoreError> {
+    super::registry::create(txn)
 }
 
 const _: () = assert!(MIGRATIONS.len() + 1 == SCHEMA_VERSION as usize);

@@ -6,6 +6,7 @@
 //! `create` to `create_all`, and its ops to `WriteTables::apply`.
 
 pub(crate) mod meta;
+pub(crate) mod registry;
 pub(crate) mod retained;
 pub(crate) mod sessions;
 pub(crate) mod shadows;
@@ -20,6 +21,7 @@ pub(crate) fn create_all(txn: &WriteTransaction) -> Result<(), StoreError> {
     retained::create(txn)?;
     sessions::create(txn)?;
     shadows::create(txn)?;
+    registry::create(txn)?;
     Ok(())
 }
 
