@@ -126,6 +126,12 @@ impl Config {
             }
             None => toml::Table::new(),
         };
+        // Only variables naming a top-level field are configuration; others
+        // (tools' own CIVITAS_* settings) are left alone, with a note unless
+        // they are known not to be fields.
+        let top_level: Vec<String> = toml::Table::try_from(Config::default())
+            .map(|t| t.keys().cloned().collect())
+            .unwrap_or_default();
         for (key, value) in env {
             let Some(rest) = key.strip_prefix("CIVITAS_") else {
                 continue;
@@ -134,6 +140,13 @@ impl Config {
                 continue;
             }
             let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
+            if !top_level.contains(&path[0]) {
+                eprintln!(
+                    "civitas: note: ignoring environment variable {key}: {:?} is not a configuration field",
+                    path[0]
+                );
+                continue;
+            }
             set_path(&mut table, &path, &value)
                 .with_context(|| format!("environment variable {key}"))?;
         }
@@ -245,6 +258,12 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from("from-env"));
         assert_eq!(config.broker.limits.receive_maximum, 7);
         assert_eq!(config.broker.limits.max_inflight, 9);
+    }
+
+    #[test]
+    fn variables_outside_the_configuration_are_ignored() {
+        let env = [("CIVITAS_BIN".to_string(), "/usr/bin/civitas".to_string())];
+        assert_eq!(Config::load(None, env, &[]).unwrap(), Config::default());
     }
 
     #[test]
