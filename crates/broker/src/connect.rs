@@ -203,6 +203,7 @@ impl Connection {
             properties: connack,
         }));
         tracing::info!(peer = %self.peer, listener = %self.listener.name, client_id = %self.client_id, protocol = ?self.protocol, session_present = present, "client connected");
+        self.presence_connected();
         self.resend_inflight();
         Ok(())
     }

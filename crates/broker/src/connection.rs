@@ -73,6 +73,7 @@ pub(crate) struct Connection {
     pub kick: CancellationToken,
     pub detached: CancellationToken,
     pub out: BytesMut,
+    pub(crate) presence: Option<crate::presence::Presence>,
     writer: Option<mpsc::Sender<Bytes>>,
 }
 
@@ -108,6 +109,7 @@ impl Connection {
             kick: CancellationToken::new(),
             detached: CancellationToken::new(),
             out: BytesMut::with_capacity(4096),
+            presence: None,
             writer: None,
         }
     }

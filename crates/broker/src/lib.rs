@@ -18,6 +18,7 @@ mod lifecycle;
 mod listener;
 mod outbound;
 pub mod password;
+mod presence;
 mod router;
 mod session;
 mod shared;

@@ -34,6 +34,7 @@ impl Connection {
                 tracing::info!(peer = %self.peer, client_id = %self.client_id, "client disconnected");
             }
         }
+        self.presence_disconnected(&close);
         let will = if publish_will { self.will.take() } else { None };
         let Some(session) = self.session.take() else {
             self.detached.cancel();

@@ -17,6 +17,8 @@ pub struct Shared {
     /// with one client id cannot both take the session.
     pub connect_lock: tokio::sync::Mutex<()>,
     next_connection_id: AtomicU64,
+    /// Presence events' version numbers: increasing for every connection.
+    pub presence_version: AtomicU64,
     /// Cancelled when the broker shuts down.
     pub shutdown: CancellationToken,
     /// Will and session-expiry timers, so that shutdown can wait for them.
@@ -31,6 +33,7 @@ impl Shared {
             store,
             connect_lock: tokio::sync::Mutex::new(()),
             next_connection_id: AtomicU64::new(1),
+            presence_version: AtomicU64::new(0),
             shutdown,
             tasks: TaskTracker::new(),
             stats: Arc::new(Stats::default()),
