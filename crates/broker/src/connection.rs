@@ -74,6 +74,7 @@ pub(crate) struct Connection {
     pub detached: CancellationToken,
     pub out: BytesMut,
     pub(crate) presence: Option<crate::presence::Presence>,
+    pub(crate) service_queue: Option<crate::services::ServiceQueue>,
     writer: Option<mpsc::Sender<Bytes>>,
 }
 
@@ -110,6 +111,7 @@ impl Connection {
             detached: CancellationToken::new(),
             out: BytesMut::with_capacity(4096),
             presence: None,
+            service_queue: None,
             writer: None,
         }
     }

@@ -97,6 +97,24 @@ impl Connection {
             properties: p.properties,
             received_at_ms: now,
         });
+        if let Some(service) = self
+            .shared
+            .services
+            .iter()
+            .find(|s| s.handles(&message.topic))
+            .cloned()
+        {
+            let request = crate::services::ServiceRequest {
+                topic: message.topic.clone(),
+                payload: message.payload.clone(),
+                client_id: self.client_id.clone(),
+                principal: self.principal(),
+            };
+            let shared = self.shared.clone();
+            self.service_queue
+                .get_or_insert_with(|| crate::services::ServiceQueue::start(shared))
+                .push(service, request);
+        }
         let routed = self.shared.router.route(&message, Some(&self.client_id));
         let mut ops = routed.ops;
         if message.retain {

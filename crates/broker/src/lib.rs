@@ -20,6 +20,7 @@ mod outbound;
 pub mod password;
 mod presence;
 mod router;
+mod services;
 mod session;
 mod shared;
 mod subscribe;
@@ -38,6 +39,7 @@ pub use config::{
     AuthMode, BrokerConfig, IdentityGrant, Limits, ListenerConfig, Permissions, Transport,
 };
 pub use password::Credentials;
+pub use services::{ServiceReply, ServiceRequest, TopicService};
 pub use shared::Stats;
 
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +102,18 @@ impl Broker {
     /// keeps them current (see [`Credentials::watch`]).
     pub fn with_passwords(mut self, credentials: Arc<Credentials>) -> Broker {
         self.passwords = Some(credentials);
+        self
+    }
+
+    /// Add a handler for a family of reserved topics (device shadows,
+    /// fleet provisioning). Call before [`Broker::run`].
+    pub fn with_service(mut self, service: Arc<dyn TopicService>) -> Broker {
+        // Until `run`, the broker holds the only reference to its shared
+        // state, so it can still be changed in place.
+        Arc::get_mut(&mut self.shared)
+            .expect("services are added before the broker runs")
+            .services
+            .push(service);
         self
     }
 

@@ -55,7 +55,7 @@ impl Connection {
     }
 
     /// Who authenticated: the certificate serial, else the client id.
-    fn principal(&self) -> String {
+    pub(crate) fn principal(&self) -> String {
         match &self.identity {
             Some(id) => id.serial_hex.clone(),
             None => self.client_id.to_string(),

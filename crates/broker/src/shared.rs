@@ -24,6 +24,8 @@ pub struct Shared {
     /// Will and session-expiry timers, so that shutdown can wait for them.
     pub tasks: TaskTracker,
     pub stats: Arc<Stats>,
+    /// Handlers for reserved topics (shadows, provisioning).
+    pub services: Vec<Arc<dyn crate::services::TopicService>>,
 }
 
 impl Shared {
@@ -37,6 +39,7 @@ impl Shared {
             shutdown,
             tasks: TaskTracker::new(),
             stats: Arc::new(Stats::default()),
+            services: Vec::new(),
         }
     }
 

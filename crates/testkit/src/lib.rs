@@ -14,7 +14,7 @@ mod websocket;
 pub use clients::{ClientTls, client_config, mtls_tunnel};
 pub use listeners::listener;
 pub use pki::{DeviceFiles, TestPki};
-pub use server::{TestBroker, TestBrokerOptions};
+pub use server::{ServiceFactory, TestBroker, TestBrokerOptions};
 pub use wait::{wait_for, wait_for_async};
 pub use websocket::{ClientWebSocket, Io, ws_connect, ws_tunnel};
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use civitas_broker::{
     AuthMode, Broker, BrokerConfig, BrokerTls, Credentials, ListenerConfig, Permissions, Stats,
-    SystemClock, Transport,
+    SystemClock, TopicService, Transport,
 };
 use civitas_pki::ReloadingServerConfig;
 use civitas_store::{Store, StoreOptions};
@@ -45,10 +45,15 @@ impl TestBrokerOptions {
     }
 }
 
+/// Builds a topic service over the broker's store (services such as device
+/// shadows keep their state there); called again at every restart.
+pub type ServiceFactory = Arc<dyn Fn(&Store) -> Arc<dyn TopicService> + Send + Sync>;
+
 pub struct TestBroker {
     pub pki: TestPki,
     pub data_dir: tempfile::TempDir,
     config: BrokerConfig,
+    services: Vec<ServiceFactory>,
     addrs: HashMap<String, SocketAddr>,
     running: Option<Running>,
 }
@@ -66,6 +71,15 @@ impl TestBroker {
     }
 
     pub async fn start_with(options: TestBrokerOptions) -> anyhow::Result<TestBroker> {
+        Self::start_with_services(options, Vec::new()).await
+    }
+
+    /// Start with topic services (shadows, provisioning) built over the
+    /// broker's store.
+    pub async fn start_with_services(
+        options: TestBrokerOptions,
+        services: Vec<ServiceFactory>,
+    ) -> anyhow::Result<TestBroker> {
         crate::init();
         let mut config = options.config;
         for l in &mut config.listeners {
@@ -75,6 +89,7 @@ impl TestBroker {
             pki: TestPki::new()?,
             data_dir: tempfile::tempdir()?,
             config,
+            services,
             addrs: HashMap::new(),
             running: None,
         };
@@ -99,6 +114,8 @@ impl TestBroker {
         };
         let shutdown = CancellationToken::new();
         let mut credentials = None;
+        let services: Vec<Arc<dyn TopicService>> =
+            self.services.iter().map(|make| make(&store)).collect();
         let mut broker = Broker::new(
             self.config.clone(),
             store,
@@ -106,6 +123,9 @@ impl TestBroker {
             Arc::new(SystemClock),
             shutdown.clone(),
         )?;
+        for service in services {
+            broker = broker.with_service(service);
+        }
         if self
             .config
             .listeners
