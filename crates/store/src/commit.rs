@@ -88,7 +88,25 @@ impl Counters {
     }
 }
 
-pub(crate) type Reply = oneshot::Sender<Result<(), StoreError>>;
+/// Where a committer waits for its answer: a future, or a blocked thread.
+pub(crate) enum Reply {
+    Async(oneshot::Sender<Result<(), StoreError>>),
+    Blocking(Sender<Result<(), StoreError>>),
+}
+
+impl Reply {
+    fn send(self, result: Result<(), StoreError>) {
+        // A caller that stopped waiting does not need the answer.
+        match self {
+            Reply::Async(tx) => {
+                let _ = tx.send(result);
+            }
+            Reply::Blocking(tx) => {
+                let _ = tx.send(result);
+            }
+        }
+    }
+}
 
 pub(crate) enum Request {
     Ops {
@@ -234,8 +252,7 @@ impl CommitThread {
         }
         for (_, reply) in batch.calls {
             if let Some(reply) = reply {
-                // A caller that stopped waiting does not need the answer.
-                let _ = reply.send(result.clone());
+                reply.send(result.clone());
             }
         }
         result

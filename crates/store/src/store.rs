@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 use redb::{Database, ReadableDatabase};
 use tokio::sync::oneshot;
 
-use crate::commit::{self, Counters, Request, StoreOptions, StoreStats};
+use crate::commit::{self, Counters, Reply, Request, StoreOptions, StoreStats};
 use crate::error::StoreError;
 use crate::records::{BrokerState, Op, ShadowRecord};
 use crate::tables;
@@ -83,13 +83,27 @@ impl Store {
         let (reply, done) = oneshot::channel();
         let sent = self.send(Request::Ops {
             ops,
-            reply: Some(reply),
+            reply: Some(Reply::Async(reply)),
         });
         async move {
             sent?;
             // The sender is dropped unanswered only if the thread stopped first.
             done.await.map_err(|_| StoreError::Closed)?
         }
+    }
+
+    /// `commit` for synchronous callers: queues `ops` and blocks the calling
+    /// thread until they are durable. Unlike blocking on `commit`'s future,
+    /// this is safe from any thread, a runtime's included (where it still
+    /// blocks that thread: prefer `spawn_blocking`).
+    pub fn commit_blocking(&self, ops: Vec<Op>) -> Result<(), StoreError> {
+        let (reply, done) = mpsc::channel();
+        self.send(Request::Ops {
+            ops,
+            reply: Some(Reply::Blocking(reply)),
+        })?;
+        // The sender is dropped unanswered only if the thread stopped first.
+        done.recv().map_err(|_| StoreError::Closed)?
     }
 
     /// Queues `ops` for the next group commit without waiting; they are

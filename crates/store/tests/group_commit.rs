@@ -91,3 +91,46 @@ async fn a_full_batch_commits_without_waiting_out_the_delay() {
     store.close().unwrap();
     assert_eq!(store.stats().commits, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocking_commits_share_batches_with_async_ones() {
+    let dir = temp_dir();
+    let store = open(&dir);
+    store
+        .commit_blocking(vec![Op::PutSession(bare_session("c"))])
+        .unwrap();
+    let before = store.stats();
+
+    // Sixteen threads, blocking and async callers mixed.
+    let blocking: Vec<_> = (0..8u64)
+        .map(|t| {
+            let store = store.clone();
+            tokio::task::spawn_blocking(move || {
+                for i in 0..50 {
+                    store
+                        .commit_blocking(vec![put("c", 10_000 + t * 1000 + i)])
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    commit_concurrently(&store, 400).await;
+    for t in blocking {
+        t.await.unwrap();
+    }
+    let stats = store.stats();
+    assert_eq!(stats.ops - before.ops, 800);
+    assert!(stats.commits - before.commits < 800, "{stats:?}");
+
+    // Even called on a runtime thread (where blocking on `commit`'s future
+    // could starve), it returns once durable.
+    store.commit_blocking(vec![put("c", 99_999)]).unwrap();
+    let state = store.load_broker_state().unwrap();
+    assert_eq!(state.sessions[0].outbound.len(), 801);
+
+    store.close().unwrap();
+    assert!(matches!(
+        store.commit_blocking(vec![put("c", 1)]),
+        Err(civitas_store::StoreError::Closed)
+    ));
+}
