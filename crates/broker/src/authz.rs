@@ -7,6 +7,35 @@
 //! everything.
 
 use crate::config::Permissions;
+use crate::router::split_shared;
+
+/// What one connection may do. Resolved once per connection (and again
+/// when the registry changes), so that each check is cheap.
+pub trait Authorizer: Send + Sync + std::fmt::Debug {
+    /// May the client publish to this topic name?
+    fn may_publish(&self, topic: &str) -> bool;
+    /// May the client publish a retained message to this topic?
+    fn may_retain(&self, topic: &str) -> bool {
+        self.may_publish(topic)
+    }
+    /// May the client subscribe with this filter, exactly as sent
+    /// (`$share/group/filter` included)?
+    fn may_subscribe(&self, filter: &str) -> bool;
+    /// May a message on this topic be delivered to the client?
+    fn may_receive(&self, topic: &str) -> bool;
+}
+
+impl Authorizer for Grants {
+    fn may_publish(&self, topic: &str) -> bool {
+        Grants::may_publish(self, topic)
+    }
+    fn may_subscribe(&self, filter: &str) -> bool {
+        Grants::may_subscribe(self, split_shared(filter).1)
+    }
+    fn may_receive(&self, topic: &str) -> bool {
+        Grants::may_receive(self, topic)
+    }
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct Grants {

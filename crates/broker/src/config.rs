@@ -36,6 +36,7 @@ fn default_listeners() -> Vec<ListenerConfig> {
         tls: true,
         plaintext_acknowledged: false,
         client_id_must_match_identity: true,
+        authorization: None,
         permissions: Permissions::device_default(),
     }]
 }
@@ -143,9 +144,36 @@ pub struct ListenerConfig {
     /// spoofed id is refused with reason 0x85.
     #[serde(default = "yes")]
     pub client_id_must_match_identity: bool,
-    /// What clients on this listener may publish and subscribe to.
+    /// Who decides what a client may do: `"policies"` (AWS IoT policies
+    /// attached in the device registry to the certificate, its thing and
+    /// the thing's groups; default deny) or `"permissions"` (the
+    /// `permissions` table below). Default: policies on mutual-TLS
+    /// listeners, permissions on the others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<Authorization>,
+    /// What clients on this listener may publish and subscribe to, when
+    /// authorization is by permissions.
     #[serde(default = "Permissions::device_default")]
     pub permissions: Permissions,
+}
+
+impl ListenerConfig {
+    /// The authorization in force, with the per-auth-mode default applied.
+    pub fn authorization(&self) -> Authorization {
+        self.authorization.unwrap_or(match self.auth {
+            AuthMode::Mtls => Authorization::Policies,
+            _ => Authorization::Permissions,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Authorization {
+    /// AWS IoT policies from the device registry.
+    Policies,
+    /// The listener's static permission table.
+    Permissions,
 }
 
 fn default_auth() -> AuthMode {

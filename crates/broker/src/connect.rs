@@ -12,8 +12,10 @@ use civitas_store::{Op, OutboundState, SessionRecord, StoredSubscription};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::time::Instant;
 
-use crate::authz::Grants;
+use crate::authority::{PolicyAuthorizer, Refusal};
+use crate::authz::{Authorizer, Grants};
 use crate::config::AuthMode;
+use crate::config::Authorization;
 use crate::connection::{Close, Connection};
 use crate::password::Verdict;
 use crate::session::{Attachment, Session, SessionRef};
@@ -70,6 +72,32 @@ impl Connection {
         };
         self.protocol = connect.protocol;
         self.accept_connect(*connect, deadline).await
+    }
+
+    /// What this connection may do: its registry policies (resolved for its
+    /// certificate and client id) or the listener's permission table.
+    pub(crate) fn resolve_authorizer(&mut self) -> Result<Arc<dyn Authorizer>, Refusal> {
+        match self.listener.authorization() {
+            Authorization::Permissions => Ok(Arc::new(Grants::resolve(
+                &self.listener.permissions,
+                &self.client_id,
+            ))),
+            Authorization::Policies => {
+                let authority = self
+                    .shared
+                    .authority
+                    .clone()
+                    .ok_or_else(|| Refusal("no policy authority is configured".into()))?;
+                let serial = self
+                    .identity
+                    .as_ref()
+                    .map(|i| i.serial_hex.clone())
+                    .ok_or_else(|| Refusal("policies need a certificate identity".into()))?;
+                self.authz_generation = authority.generation();
+                let authorizer = PolicyAuthorizer::connect(&*authority, &serial, &self.client_id)?;
+                Ok(Arc::new(authorizer))
+            }
+        }
     }
 
     async fn refuse(&mut self, reason: ReasonCode, message: &str) {
@@ -140,7 +168,16 @@ impl Connection {
             }
         };
         self.client_id = Arc::from(client_id.as_str());
-        self.grants = Arc::new(Grants::resolve(&self.listener.permissions, &client_id));
+        match self.resolve_authorizer() {
+            Ok(authorizer) => self.grants = authorizer,
+            Err(refusal) => {
+                Stats::inc(&self.shared.stats.auth_failures);
+                tracing::warn!(peer = %self.peer, client_id = %self.client_id, "connection not authorized: {}", refusal.0);
+                self.refuse(ReasonCode::NOT_AUTHORIZED, "not authorized")
+                    .await;
+                return Err(Close::NetworkLost("not authorized".into()));
+            }
+        }
 
         if let Some(will) = &connect.will
             && !self.grants.may_publish(&will.topic)

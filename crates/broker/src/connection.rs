@@ -25,7 +25,8 @@ use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::authz::Grants;
+use crate::authz::{Authorizer, Grants};
+use crate::config::Authorization;
 use crate::config::ListenerConfig;
 use crate::password::PasswordCheck;
 use crate::session::SessionRef;
@@ -58,7 +59,9 @@ pub(crate) struct Connection {
     pub protocol: Protocol,
     pub client_id: Arc<str>,
     pub session: Option<SessionRef>,
-    pub grants: Arc<Grants>,
+    pub grants: Arc<dyn Authorizer>,
+    /// The authority's generation the grants were resolved at.
+    pub authz_generation: u64,
     pub will: Option<Will>,
     pub keep_alive: Duration,
     /// The client's Receive Maximum (capped by our max_inflight).
@@ -98,6 +101,7 @@ impl Connection {
             client_id: Arc::from(""),
             session: None,
             grants: Arc::new(Grants::default()),
+            authz_generation: 0,
             will: None,
             keep_alive: Duration::ZERO,
             client_receive_maximum: u16::MAX,
@@ -224,6 +228,8 @@ impl Connection {
     async fn run<R: AsyncRead + Unpin>(&mut self, reader: &mut R, buf: &mut BytesMut) -> Close {
         let max_packet = self.shared.router.limits.max_packet_size;
         let mut last_seen = Instant::now();
+        let policies = self.listener.authorization() == Authorization::Policies;
+        let mut authz_rx = self.shared.authz_changed.subscribe();
         loop {
             // Handle every whole packet already buffered.
             loop {
@@ -272,6 +278,13 @@ impl Connection {
                 _ = sleep_until_opt(keep_alive_deadline) => {
                     return Close::Server { reason: ReasonCode::KEEP_ALIVE_TIMEOUT, message: "keep-alive timeout".into() };
                 }
+                changed = authz_rx.changed(), if policies => {
+                    if changed.is_ok()
+                        && let Err(close) = self.reauthorize()
+                    {
+                        return close;
+                    }
+                }
                 _ = self.kick.cancelled() => {
                     let reason = self.session.as_ref().and_then(|s| s.lock().kick_reason).unwrap_or(ReasonCode::ADMINISTRATIVE_ACTION);
                     return Close::Server { reason, message: "closed by the broker".into() };
@@ -279,6 +292,28 @@ impl Connection {
                 _ = self.shared.shutdown.cancelled() => {
                     return Close::Server { reason: ReasonCode::SERVER_SHUTTING_DOWN, message: "server shutting down".into() };
                 }
+            }
+        }
+    }
+
+    /// The registry changed: resolve this connection's policies again, and
+    /// end it if its certificate is no longer active or allowed to connect.
+    fn reauthorize(&mut self) -> Result<(), Close> {
+        match self.resolve_authorizer() {
+            Ok(authorizer) => {
+                if let Some(session) = &self.session {
+                    session.lock().grants = authorizer.clone();
+                }
+                self.grants = authorizer;
+                Ok(())
+            }
+            Err(refusal) => {
+                Stats::inc(&self.shared.stats.auth_failures);
+                tracing::warn!(client_id = %self.client_id, "no longer authorized, disconnecting: {}", refusal.0);
+                Err(Close::Server {
+                    reason: ReasonCode::NOT_AUTHORIZED,
+                    message: "no longer authorized".into(),
+                })
             }
         }
     }

@@ -67,7 +67,7 @@ impl Connection {
             }
         }
 
-        if !self.grants.may_publish(&p.topic) {
+        if !self.grants.may_publish(&p.topic) || (p.retain && !self.grants.may_retain(&p.topic)) {
             Stats::inc(&self.shared.stats.publish_denied);
             tracing::warn!(client_id = %self.client_id, topic = %p.topic, "publish not authorized");
             let reason = if v5 {

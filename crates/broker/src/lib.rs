@@ -8,6 +8,7 @@
 //! asks for them. Password credentials come from [`password::Credentials`]
 //! via [`Broker::with_passwords`].
 
+mod authority;
 mod authz;
 pub mod clock;
 pub mod config;
@@ -34,9 +35,12 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use authority::{Authority, PolicyAuthorizer, Refusal};
+pub use authz::Authorizer;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
-    AuthMode, BrokerConfig, IdentityGrant, Limits, ListenerConfig, Permissions, Transport,
+    AuthMode, Authorization, BrokerConfig, IdentityGrant, Limits, ListenerConfig, Permissions,
+    Transport,
 };
 pub use password::Credentials;
 pub use services::{ServiceReply, ServiceRequest, TopicService};
@@ -117,6 +121,17 @@ impl Broker {
         self
     }
 
+    /// Authorize certificate-authenticated connections by the policies
+    /// this authority (the device registry) returns. Call before
+    /// [`Broker::run`].
+    pub fn with_authority(mut self, authority: Arc<dyn Authority>) -> Broker {
+        // As in `with_service`: nothing else holds the shared state yet.
+        Arc::get_mut(&mut self.shared)
+            .expect("the authority is set before the broker runs")
+            .authority = Some(authority);
+        self
+    }
+
     /// Check every listener's security settings before anything binds.
     pub fn validate_listeners(
         config: &BrokerConfig,
@@ -152,6 +167,11 @@ impl Broker {
             }
             if l.auth == AuthMode::Mtls && !l.tls {
                 return Err(err("mutual TLS needs tls = true"));
+            }
+            if l.authorization() == Authorization::Policies && l.auth != AuthMode::Mtls {
+                return Err(err(
+                    "authorization = \"policies\" needs auth = \"mtls\": policies attach to certificates",
+                ));
             }
             if l.auth == AuthMode::Password && !l.tls && !l.bind.ip().is_loopback() {
                 return Err(err(
@@ -217,6 +237,18 @@ impl Broker {
                 reason: "auth = \"password\" but the broker was given no credentials".into(),
             });
         }
+        if self.shared.authority.is_none()
+            && let Some(l) = self
+                .config
+                .listeners
+                .iter()
+                .find(|l| l.authorization() == Authorization::Policies)
+        {
+            return Err(BrokerError::Listener {
+                name: l.name.clone(),
+                reason: "authorization by policies but the broker was given no registry".into(),
+            });
+        }
         let password_check = self
             .passwords
             .clone()
@@ -225,6 +257,10 @@ impl Broker {
         let ops = lifecycle::restore_sessions(&shared, self.restored);
         if !ops.is_empty() {
             shared.store.commit(ops).await?;
+        }
+        if let Some(authority) = shared.authority.clone() {
+            let mutual = self.tls.as_ref().map(|t| t.mutual.clone());
+            tokio::spawn(watch_authority(authority, mutual, shared.clone()));
         }
         let connections = TaskTracker::new();
         let mut accept_tasks = Vec::new();
@@ -271,5 +307,38 @@ impl Broker {
         shared.store.close()?;
         tracing::info!("broker stopped");
         Ok(())
+    }
+}
+
+/// How often the authority's generation is compared: a revoked or
+/// deactivated certificate's connections end within this time.
+const AUTHORITY_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// When the registry changes, reload the TLS configuration (a revocation
+/// rewrote the CRL: new handshakes must see it at once) and make every
+/// connection resolve its policies again.
+async fn watch_authority(
+    authority: Arc<dyn Authority>,
+    mutual: Option<Arc<ReloadingServerConfig>>,
+    shared: Arc<shared::Shared>,
+) {
+    let mut seen = authority.generation();
+    let mut tick = tokio::time::interval(AUTHORITY_POLL);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shared.shutdown.cancelled() => return,
+        }
+        let now = authority.generation();
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        if let Some(tls) = &mutual
+            && let Err(e) = tls.reload()
+        {
+            tracing::warn!(error = %e, "TLS reload after a registry change failed");
+        }
+        shared.authz_changed.send_replace(now);
     }
 }

@@ -16,7 +16,7 @@ use civitas_store::{Op, OutboundMessage, OutboundState, StoredMessage};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-use crate::authz::Grants;
+use crate::authz::{Authorizer, Grants};
 use tokio_util::sync::CancellationToken;
 
 pub type SessionRef = Arc<Mutex<Session>>;
@@ -77,7 +77,7 @@ pub struct Session {
     /// Cancels a scheduled will publication or session expiry.
     pub timers: Option<CancellationToken>,
     /// What the client may receive, from its latest connection.
-    pub grants: Arc<Grants>,
+    pub grants: Arc<dyn Authorizer>,
     /// Messages dropped because the queue was full (for logs and metrics).
     pub dropped: u64,
 }

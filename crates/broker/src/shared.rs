@@ -26,6 +26,11 @@ pub struct Shared {
     pub stats: Arc<Stats>,
     /// Handlers for reserved topics (shadows, provisioning).
     pub services: Vec<Arc<dyn crate::services::TopicService>>,
+    /// Where policies come from, for listeners authorized by policies.
+    pub authority: Option<Arc<dyn crate::authority::Authority>>,
+    /// The authority's generation as last seen; connections resolve their
+    /// policies again when it changes.
+    pub authz_changed: tokio::sync::watch::Sender<u64>,
 }
 
 impl Shared {
@@ -40,6 +45,8 @@ impl Shared {
             tasks: TaskTracker::new(),
             stats: Arc::new(Stats::default()),
             services: Vec::new(),
+            authority: None,
+            authz_changed: tokio::sync::watch::Sender::new(0),
         }
     }
 

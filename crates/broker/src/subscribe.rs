@@ -38,7 +38,7 @@ impl Connection {
             if shared.is_some() && s.options.no_local {
                 return Err(protocol_error("No Local on a shared subscription"));
             }
-            if !self.grants.may_subscribe(plain) {
+            if !self.grants.may_subscribe(&s.filter) {
                 Stats::inc(&self.shared.stats.subscribe_denied);
                 tracing::warn!(client_id = %self.client_id, filter = %s.filter, "subscription not authorized");
                 codes.push(ReasonCode::NOT_AUTHORIZED);

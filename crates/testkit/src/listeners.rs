@@ -21,6 +21,7 @@ pub fn listener(name: &str, auth: AuthMode, transport: Transport, tls: bool) -> 
         tls,
         plaintext_acknowledged: !tls,
         client_id_must_match_identity: true,
+        authorization: None,
         permissions: Permissions::device_default(),
     }
 }

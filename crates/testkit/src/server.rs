@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use civitas_broker::{
-    AuthMode, Broker, BrokerConfig, BrokerTls, Credentials, ListenerConfig, Permissions, Stats,
-    SystemClock, TopicService, Transport,
+    AuthMode, Authority, Authorization, Broker, BrokerConfig, BrokerTls, Credentials,
+    ListenerConfig, Permissions, Stats, SystemClock, TopicService, Transport,
 };
 use civitas_pki::ReloadingServerConfig;
 use civitas_store::{Store, StoreOptions};
@@ -39,6 +39,7 @@ impl TestBrokerOptions {
             tls: false,
             plaintext_acknowledged: true,
             client_id_must_match_identity: false,
+            authorization: None,
             permissions: Permissions::allow_all(),
         });
         TestBrokerOptions { config }
@@ -54,6 +55,7 @@ pub struct TestBroker {
     pub data_dir: tempfile::TempDir,
     config: BrokerConfig,
     services: Vec<ServiceFactory>,
+    authority: Option<Arc<dyn Authority>>,
     addrs: HashMap<String, SocketAddr>,
     running: Option<Running>,
 }
@@ -80,16 +82,31 @@ impl TestBroker {
         options: TestBrokerOptions,
         services: Vec<ServiceFactory>,
     ) -> anyhow::Result<TestBroker> {
+        Self::start_full(options, services, None).await
+    }
+
+    /// Start with an authority (the device registry, or a test double):
+    /// mutual-TLS listeners are then authorized by its policies. Without
+    /// one, every listener uses its permission table.
+    pub async fn start_full(
+        options: TestBrokerOptions,
+        services: Vec<ServiceFactory>,
+        authority: Option<Arc<dyn Authority>>,
+    ) -> anyhow::Result<TestBroker> {
         crate::init();
         let mut config = options.config;
         for l in &mut config.listeners {
             l.bind = SocketAddr::from(([127, 0, 0, 1], 0));
+            if authority.is_none() && l.authorization.is_none() {
+                l.authorization = Some(Authorization::Permissions);
+            }
         }
         let mut broker = TestBroker {
             pki: TestPki::new()?,
             data_dir: tempfile::tempdir()?,
             config,
             services,
+            authority,
             addrs: HashMap::new(),
             running: None,
         };
@@ -125,6 +142,9 @@ impl TestBroker {
         )?;
         for service in services {
             broker = broker.with_service(service);
+        }
+        if let Some(authority) = &self.authority {
+            broker = broker.with_authority(authority.clone());
         }
         if self
             .config
