@@ -2,6 +2,7 @@
 
 mod config;
 mod password;
+mod registry_wiring;
 mod up;
 
 use std::path::PathBuf;

@@ -14,7 +14,10 @@ use civitas_store::{Store, StoreOptions};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
+use civitas_registry::{DevicePolicy, Registry, RegistrySettings, TracingSink};
+
 use crate::config::{Config, TlsConfig};
+use crate::registry_wiring::{OPERATOR_POLICY, RegistryAuthority, ensure_device};
 
 /// The identity the quick start uses to watch the city.
 const OPERATOR: &str = "control-center";
@@ -35,20 +38,40 @@ pub async fn up(config: Config) -> anyhow::Result<()> {
     .context("certificate authority")?;
     let (cert, key) =
         ensure_server_cert(&ca, &config.tls, &data_dir.join("pki").join("server"), now)?;
-    let devices_dir = data_dir.join("devices");
-    let device = ensure_bundle(
-        &ca,
-        &config.tls,
-        &devices_dir,
-        &config.tls.example_device,
-        now,
-    )?;
-    let operator = ensure_bundle(&ca, &config.tls, &devices_dir, OPERATOR, now)?;
-
     let store = Store::open(&data_dir.join("civitas.redb"), StoreOptions::default())
         .with_context(|| format!("opening {}", data_dir.join("civitas.redb").display()))?;
+    let ca_bundle = ca.ca_bundle_path();
+    let mutual_files = ca.tls_files(&cert, &key);
+    let registry = Arc::new(Registry::new(
+        store.clone(),
+        ca,
+        Arc::new(civitas_registry::SystemClock),
+        Arc::new(TracingSink),
+        RegistrySettings {
+            device_certificate_validity: Duration::from_secs(
+                u64::from(config.tls.device_cert_days) * 86400,
+            ),
+            ..RegistrySettings::default()
+        },
+    ));
+    let devices_dir = data_dir.join("devices");
+    let device = bundle_paths(&devices_dir, &config.tls.example_device);
+    ensure_device(
+        &registry,
+        &devices_dir.join(&device.name),
+        &device.name,
+        DevicePolicy::Default,
+    )?;
+    let operator = bundle_paths(&devices_dir, OPERATOR);
+    ensure_device(
+        &registry,
+        &devices_dir.join(OPERATOR),
+        OPERATOR,
+        DevicePolicy::Named(OPERATOR_POLICY.to_string()),
+    )?;
+
     let shutdown = CancellationToken::new();
-    let mutual = Arc::new(ReloadingServerConfig::new(ca.tls_files(&cert, &key), &[])?);
+    let mutual = Arc::new(ReloadingServerConfig::new(mutual_files, &[])?);
     let server_only = Arc::new(ReloadingServerConfig::new(
         TlsFiles {
             cert: cert.clone(),
@@ -85,7 +108,8 @@ pub async fn up(config: Config) -> anyhow::Result<()> {
         }),
         Arc::new(SystemClock),
         shutdown.clone(),
-    )?;
+    )?
+    .with_authority(Arc::new(RegistryAuthority(registry.clone())));
     if bound.iter().any(|b| b.auth == AuthMode::Password) {
         let path = data_dir.join(FILE_NAME);
         let credentials = Arc::new(Credentials::open(&path).context("password credentials")?);
@@ -95,7 +119,7 @@ pub async fn up(config: Config) -> anyhow::Result<()> {
         tokio::spawn(credentials.clone().watch(interval, shutdown.clone()));
         broker = broker.with_passwords(credentials);
     }
-    print_quick_start(&data_dir, created, &ca, &bound, &device, &operator);
+    print_quick_start(&data_dir, created, &ca_bundle, &bound, &device, &operator);
 
     tokio::spawn(wait_for_signal(shutdown.clone()));
     broker.run(listeners).await?;
@@ -190,39 +214,21 @@ struct Bundle {
     ca: PathBuf,
 }
 
-/// A device bundle under `devices/NAME/`, issued when missing.
-fn ensure_bundle(
-    ca: &CertificateAuthority,
-    tls: &TlsConfig,
-    devices: &Path,
-    name: &str,
-    now: OffsetDateTime,
-) -> anyhow::Result<Bundle> {
+/// Where the bundle of device `name` lives.
+fn bundle_paths(devices: &Path, name: &str) -> Bundle {
     let dir = devices.join(name);
-    let bundle = Bundle {
+    Bundle {
         name: name.to_string(),
         cert: dir.join(format!("{name}.pem")),
         key: dir.join(format!("{name}.key")),
         ca: dir.join("ca.pem"),
-    };
-    if !(bundle.cert.exists() && bundle.key.exists() && bundle.ca.exists()) {
-        let issued = ca
-            .issue_device(
-                name,
-                Duration::from_secs(u64::from(tls.device_cert_days) * 86400),
-                now,
-            )
-            .with_context(|| format!("issuing a certificate for {name}"))?;
-        issued.write_bundle(&dir, name)?;
-        tracing::info!(device = name, dir = %dir.display(), "issued device certificate bundle");
     }
-    Ok(bundle)
 }
 
 fn print_quick_start(
     data_dir: &Path,
     created: bool,
-    ca: &CertificateAuthority,
+    ca_bundle: &Path,
     bound: &[Bound],
     device: &Bundle,
     operator: &Bundle,
@@ -238,7 +244,7 @@ fn print_quick_start(
     ));
     out.push_str(&format!(
         "  certificate authority  {}\n",
-        ca.ca_bundle_path().display()
+        ca_bundle.display()
     ));
     out.push_str(&format!(
         "  example device         {}\n",
