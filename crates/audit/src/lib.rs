@@ -51,6 +51,7 @@ mod error;
 mod hex;
 mod lines;
 mod log;
+mod problem;
 mod query;
 mod record;
 mod sealed_key;
@@ -64,8 +65,9 @@ pub use checkpoint::{
 pub use clock::{Clock, SystemClock, Timestamp};
 pub use error::AuditError;
 pub use log::{AUDIT_DIR, AuditLog, AuditOptions, AuditSink, LOG_FILE_NAME, Recovery, log_path};
+pub use problem::Problem;
 pub use query::{Query, QueryIter, query, tail};
 pub use record::{Digest, Event, MAX_DETAILS_BYTES, Outcome, Record, Seq};
 pub use sealed_key::{SEALED_KEY_FILE_NAME, kms_context, load_or_create_signer, sealed_key_path};
-pub use verify::{Problem, TornTail, VerifyReport, verify};
+pub use verify::{TornTail, VerifyReport, verify};
 pub use writer::AuditStats;

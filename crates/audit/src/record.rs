@@ -276,6 +276,13 @@ impl Record {
         Ok(Digest::of(self.canonical_encoding()?.as_bytes()))
     }
 
+    /// `details` in canonical (compact, sorted) JSON.
+    pub fn details_json(&self) -> Result<String, AuditError> {
+        let mut out = String::new();
+        write_object(&mut out, &self.details).map_err(AuditError::InvalidRecord)?;
+        Ok(out)
+    }
+
     /// True for the log's signed checkpoints.
     pub fn is_checkpoint(&self) -> bool {
         self.action == CHECKPOINT_ACTION
@@ -284,9 +291,7 @@ impl Record {
     /// The canonical encoding without `hash`: the bytes `hash` is the
     /// SHA-256 of.
     pub fn canonical_encoding(&self) -> Result<String, AuditError> {
-        let mut details = String::new();
-        write_object(&mut details, &self.details)
-            .map_err(|e| AuditError::InvalidRecord(format!("details: {e}")))?;
+        let details = self.details_json()?;
         Ok(encode_unhashed(&Fields {
             seq: self.seq,
             time: self.time,
