@@ -43,7 +43,7 @@ pub use config::{
     Transport,
 };
 pub use password::Credentials;
-pub use services::{ServiceReply, ServiceRequest, TopicService};
+pub use services::{ServiceReply, ServiceRequest, Ticket, TopicService};
 pub use shared::Stats;
 
 #[derive(Debug, thiserror::Error)]

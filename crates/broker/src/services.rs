@@ -5,7 +5,8 @@
 //! A handler may block (it may write to the store), so it runs on the
 //! blocking pool; requests from one connection are handled one at a time
 //! and in order, because later requests can depend on earlier ones (a
-//! shadow update after an update).
+//! shadow update after an update). A service may also refuse a request
+//! the moment it is queued (`admit`), e.g. to cap requests in flight.
 
 use std::sync::Arc;
 
@@ -35,11 +36,50 @@ pub struct ServiceReply {
     pub qos: QoS,
 }
 
+/// Held by the broker from when a request is admitted until its handler
+/// returns: a service that counts requests in flight releases one when
+/// its ticket is dropped.
+pub struct Ticket(Option<Box<dyn Send>>);
+
+impl Ticket {
+    /// A ticket that holds `hold` (say, an in-flight count guard) until the
+    /// request has been handled.
+    pub fn new(hold: impl Send + 'static) -> Ticket {
+        Ticket(Some(Box::new(hold)))
+    }
+
+    /// A ticket that holds nothing.
+    pub fn none() -> Ticket {
+        Ticket(None)
+    }
+}
+
+impl std::fmt::Debug for Ticket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Ticket(held)"
+        } else {
+            "Ticket(none)"
+        })
+    }
+}
+
 /// A family of reserved topics handled inside civitas.
 pub trait TopicService: Send + Sync + std::fmt::Debug + 'static {
     /// Does this service consume PUBLISHes to `topic`? Called for every
     /// authorized PUBLISH, so it must be cheap (a prefix check).
     fn handles(&self, topic: &str) -> bool;
+
+    /// Called on the connection's task when the request arrives, before
+    /// it is queued behind the connection's earlier requests, so it must
+    /// not block. `Err(replies)` refuses it: the replies are published at
+    /// once and `handle` is never called. The ticket is dropped when
+    /// `handle` returns. By default every request is admitted.
+    fn admit(&self, request: &ServiceRequest) -> Result<Ticket, Vec<ServiceReply>> {
+        let _ = request;
+        Ok(Ticket::none())
+    }
+
     /// Handle one request; the replies are published in order.
     fn handle(&self, request: ServiceRequest) -> Vec<ServiceReply>;
 }
@@ -47,31 +87,51 @@ pub trait TopicService: Send + Sync + std::fmt::Debug + 'static {
 /// The per-connection queue that runs service requests one at a time.
 #[derive(Debug)]
 pub(crate) struct ServiceQueue {
-    tx: mpsc::UnboundedSender<(Arc<dyn TopicService>, ServiceRequest)>,
+    tx: mpsc::UnboundedSender<Queued>,
+    shared: Arc<Shared>,
 }
+
+type Queued = (Arc<dyn TopicService>, ServiceRequest, Ticket);
 
 impl ServiceQueue {
     pub(crate) fn start(shared: Arc<Shared>) -> ServiceQueue {
-        let (tx, mut rx) = mpsc::unbounded_channel::<(Arc<dyn TopicService>, ServiceRequest)>();
+        let (tx, mut rx) = mpsc::unbounded_channel::<Queued>();
+        let replies_to = shared.clone();
         tokio::spawn(async move {
-            while let Some((service, request)) = rx.recv().await {
+            while let Some((service, request, ticket)) = rx.recv().await {
                 let topic = request.topic.clone();
-                match tokio::task::spawn_blocking(move || service.handle(request)).await {
+                let handled = tokio::task::spawn_blocking(move || {
+                    let replies = service.handle(request);
+                    drop(ticket);
+                    replies
+                });
+                match handled.await {
                     Ok(replies) => {
                         for reply in replies {
-                            publish_reply(&shared, reply);
+                            publish_reply(&replies_to, reply);
                         }
                     }
                     Err(e) => tracing::error!(%topic, error = %e, "topic service failed"),
                 }
             }
         });
-        ServiceQueue { tx }
+        ServiceQueue { tx, shared }
     }
 
+    /// Queue `request` behind the connection's earlier ones, or publish
+    /// the service's refusal at once.
     pub(crate) fn push(&self, service: Arc<dyn TopicService>, request: ServiceRequest) {
-        if self.tx.send((service, request)).is_err() {
-            tracing::warn!("topic service queue closed; request dropped");
+        match service.admit(&request) {
+            Ok(ticket) => {
+                if self.tx.send((service, request, ticket)).is_err() {
+                    tracing::warn!("topic service queue closed; request dropped");
+                }
+            }
+            Err(replies) => {
+                for reply in replies {
+                    publish_reply(&self.shared, reply);
+                }
+            }
         }
     }
 }

@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use civitas_broker::{ServiceReply, ServiceRequest, TopicService};
+use civitas_broker::{ServiceReply, ServiceRequest, Ticket, TopicService};
 use civitas_testkit::{ServiceFactory, TestBroker, TestBrokerOptions};
 use common::V4Client;
 use rumqttc::QoS;
@@ -64,5 +64,102 @@ async fn requests_are_answered_in_order() -> anyhow::Result<()> {
         assert_eq!(p.topic, "$aws/things/lamp-1/echo/accepted");
         assert_eq!(p.payload, Bytes::from(format!("{i} lamp-1 req{i}")));
     }
+    Ok(())
+}
+
+/// Admits two requests in flight; handling waits until the test opens the
+/// gate, so the third and fourth arrive while two are counted.
+#[derive(Debug, Default)]
+struct Gated {
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    open: std::sync::Mutex<bool>,
+    opened: std::sync::Condvar,
+}
+
+/// Releases one in-flight request when the broker drops the ticket.
+struct Counted(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Gated {
+    fn open(&self) {
+        *self.open.lock().unwrap() = true;
+        self.opened.notify_all();
+    }
+}
+
+impl TopicService for Gated {
+    fn handles(&self, topic: &str) -> bool {
+        topic.starts_with("$aws/things/") && topic.ends_with("/gated")
+    }
+    fn admit(&self, request: &ServiceRequest) -> Result<Ticket, Vec<ServiceReply>> {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.in_flight.fetch_add(1, SeqCst) >= 2 {
+            self.in_flight.fetch_sub(1, SeqCst);
+            return Err(vec![ServiceReply {
+                topic: format!("{}/rejected", request.topic),
+                payload: request.payload.clone(),
+                qos: civitas_mqtt::QoS::AtLeastOnce,
+            }]);
+        }
+        Ok(Ticket::new(Counted(self.in_flight.clone())))
+    }
+    fn handle(&self, request: ServiceRequest) -> Vec<ServiceReply> {
+        let mut open = self.open.lock().unwrap();
+        while !*open {
+            open = self.opened.wait(open).unwrap();
+        }
+        vec![ServiceReply {
+            topic: format!("{}/accepted", request.topic),
+            payload: request.payload,
+            qos: civitas_mqtt::QoS::AtLeastOnce,
+        }]
+    }
+}
+
+#[tokio::test]
+async fn admission_refuses_at_once_and_tickets_last_until_handled() -> anyhow::Result<()> {
+    let gated = Arc::new(Gated::default());
+    let service: Arc<dyn TopicService> = gated.clone();
+    let factory: ServiceFactory = Arc::new(move |_| service.clone());
+    let broker =
+        TestBroker::start_with_services(TestBrokerOptions::default(), vec![factory]).await?;
+    let lamp = broker.device("lamp-1")?;
+    let mut c = V4Client::connect(broker.mqtt_options(&lamp).await?).await?;
+    c.client
+        .subscribe("$aws/things/lamp-1/gated/+", QoS::AtLeastOnce)
+        .await?;
+    c.suback().await?;
+    for i in 0..4 {
+        c.client
+            .publish(
+                "$aws/things/lamp-1/gated",
+                QoS::AtLeastOnce,
+                false,
+                format!("req{i}"),
+            )
+            .await?;
+    }
+    // Refusals come while the admitted requests are still blocked.
+    for i in 2..4 {
+        let p = c.next_publish().await?;
+        assert_eq!(p.topic, "$aws/things/lamp-1/gated/rejected");
+        assert_eq!(p.payload, Bytes::from(format!("req{i}")));
+    }
+    assert_eq!(gated.in_flight.load(std::sync::atomic::Ordering::SeqCst), 2);
+    gated.open();
+    for i in 0..2 {
+        let p = c.next_publish().await?;
+        assert_eq!(p.topic, "$aws/things/lamp-1/gated/accepted");
+        assert_eq!(p.payload, Bytes::from(format!("req{i}")));
+    }
+    civitas_testkit::wait_for("tickets released", common::TIMEOUT, || {
+        gated.in_flight.load(std::sync::atomic::Ordering::SeqCst) == 0
+    })
+    .await?;
     Ok(())
 }
