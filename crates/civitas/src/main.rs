@@ -1,5 +1,7 @@
 //! The civitas binary: configuration, wiring and subcommands.
 
+mod admin;
+mod cli;
 mod config;
 mod password;
 mod registry_wiring;
@@ -39,6 +41,22 @@ enum Command {
     /// Passwords for `auth = "password"` listeners.
     #[command(subcommand)]
     Password(password::PasswordCommand),
+    /// Devices: register with certificate and policy, list, show, revoke, delete.
+    Device(cli::device::DeviceArgs),
+    /// Certificates: list, show, renew, activate, deactivate, revoke.
+    Cert(cli::cert::CertArgs),
+    /// AWS IoT policies: create, update, get, list, attach, detach, test.
+    Policy(cli::policy::PolicyArgs),
+    /// Thing groups, which nest and carry policies to their members.
+    Group(cli::group::GroupArgs),
+    /// Thing types.
+    Type(cli::thing_type::TypeArgs),
+    /// The certificate authority's root key.
+    Ca(cli::ca::CaArgs),
+    /// Fleet-provisioning templates.
+    Provision(cli::provision::ProvisionArgs),
+    /// One-time enrollment tokens.
+    Enroll(cli::enroll::EnrollArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -86,6 +104,14 @@ fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Password(command) => password::run(&config, command),
+        Command::Device(args) => cli::device::run(&config, args),
+        Command::Cert(args) => cli::cert::run(&config, args),
+        Command::Policy(args) => cli::policy::run(&config, args),
+        Command::Group(args) => cli::group::run(&config, args),
+        Command::Type(args) => cli::thing_type::run(&config, args),
+        Command::Ca(args) => cli::ca::run(&config, args),
+        Command::Provision(args) => cli::provision::run(&config, args),
+        Command::Enroll(args) => cli::enroll::run(&config, args),
     }
 }
 

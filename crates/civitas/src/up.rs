@@ -71,6 +71,7 @@ pub async fn up(config: Config) -> anyhow::Result<()> {
     )?;
 
     let shutdown = CancellationToken::new();
+    crate::admin::serve(&data_dir, &registry, &shutdown)?;
     let mutual = Arc::new(ReloadingServerConfig::new(mutual_files, &[])?);
     let server_only = Arc::new(ReloadingServerConfig::new(
         TlsFiles {
