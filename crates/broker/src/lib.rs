@@ -14,6 +14,7 @@ pub mod clock;
 pub mod config;
 mod connect;
 mod connection;
+mod handle;
 mod inbound;
 mod lifecycle;
 mod listener;
@@ -42,6 +43,7 @@ pub use config::{
     AuthMode, Authorization, BrokerConfig, IdentityGrant, Limits, ListenerConfig, Permissions,
     Transport,
 };
+pub use handle::{BrokerHandle, HandleError, MessageObserver, Published};
 pub use password::Credentials;
 pub use services::{ServiceReply, ServiceRequest, Ticket, TopicService};
 pub use shared::Stats;
@@ -75,6 +77,7 @@ pub struct Broker {
     tls: Option<BrokerTls>,
     passwords: Option<Arc<Credentials>>,
     restored: Vec<civitas_store::PersistedSession>,
+    handle: BrokerHandle,
 }
 
 impl Broker {
@@ -99,6 +102,7 @@ impl Broker {
             tls,
             passwords: None,
             restored: state.sessions,
+            handle: BrokerHandle::default(),
         })
     }
 
@@ -119,6 +123,24 @@ impl Broker {
             .services
             .push(service);
         self
+    }
+
+    /// Tell `observer` of every message the broker routes. Call before
+    /// [`Broker::run`].
+    pub fn with_observer(mut self, observer: Arc<dyn MessageObserver>) -> Broker {
+        // As in `with_service`: nothing else holds the shared state yet.
+        let shared =
+            Arc::get_mut(&mut self.shared).expect("observers are added before the broker runs");
+        Arc::get_mut(&mut shared.router)
+            .expect("observers are added before the broker runs")
+            .observers
+            .push(observer);
+        self
+    }
+
+    /// A handle to publish into this broker once it runs.
+    pub fn handle(&self) -> BrokerHandle {
+        self.handle.clone()
     }
 
     /// Authorize certificate-authenticated connections by the policies
@@ -254,6 +276,7 @@ impl Broker {
             .clone()
             .map(|c| Arc::new(password::PasswordCheck::new(c)));
         let shared = self.shared.clone();
+        self.handle.attach(shared.clone());
         let ops = lifecycle::restore_sessions(&shared, self.restored);
         if !ops.is_empty() {
             shared.store.commit(ops).await?;

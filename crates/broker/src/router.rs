@@ -45,6 +45,8 @@ pub struct Router {
     next_session_id: AtomicU64,
     pub limits: Limits,
     pub clock: Arc<dyn Clock>,
+    /// Told of every routed message (the rules engine).
+    pub(crate) observers: Vec<Arc<dyn crate::handle::MessageObserver>>,
 }
 
 /// What routing one message did.
@@ -76,6 +78,7 @@ impl Router {
             next_session_id: AtomicU64::new(1),
             limits,
             clock,
+            observers: Vec::new(),
         }
     }
 
@@ -140,6 +143,9 @@ impl Router {
     /// Deliver `message` to every matching session. `publisher` is the
     /// client id of the sender, for No Local.
     pub fn route(&self, message: &Arc<StoredMessage>, publisher: Option<&str>) -> Routed {
+        for observer in &self.observers {
+            observer.observe(message, publisher);
+        }
         struct Target {
             session: SessionRef,
             qos: QoS,

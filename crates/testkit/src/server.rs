@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use civitas_broker::{
-    AuthMode, Authority, Authorization, Broker, BrokerConfig, BrokerTls, Credentials,
-    ListenerConfig, Permissions, Stats, SystemClock, TopicService, Transport,
+    AuthMode, Authority, Authorization, Broker, BrokerConfig, BrokerHandle, BrokerTls, Credentials,
+    ListenerConfig, MessageObserver, Permissions, Stats, SystemClock, TopicService, Transport,
 };
 use civitas_pki::ReloadingServerConfig;
 use civitas_store::{Store, StoreOptions};
@@ -56,6 +56,8 @@ pub struct TestBroker {
     config: BrokerConfig,
     services: Vec<ServiceFactory>,
     authority: Option<Arc<dyn Authority>>,
+    observers: Vec<Arc<dyn MessageObserver>>,
+    handle: BrokerHandle,
     addrs: HashMap<String, SocketAddr>,
     running: Option<Running>,
 }
@@ -85,6 +87,23 @@ impl TestBroker {
         Self::start_full(options, services, None).await
     }
 
+    /// Start with an observer of every routed message.
+    pub async fn start_observed(
+        options: TestBrokerOptions,
+        observer: Arc<dyn MessageObserver>,
+    ) -> anyhow::Result<TestBroker> {
+        crate::init();
+        let mut broker = Self::prepare(options, Vec::new(), None)?;
+        broker.observers.push(observer);
+        broker.launch().await?;
+        Ok(broker)
+    }
+
+    /// A handle that publishes into the running broker.
+    pub fn handle(&self) -> BrokerHandle {
+        self.handle.clone()
+    }
+
     /// Start with an authority (the device registry, or a test double):
     /// mutual-TLS listeners are then authorized by its policies. Without
     /// one, every listener uses its permission table.
@@ -94,6 +113,17 @@ impl TestBroker {
         authority: Option<Arc<dyn Authority>>,
     ) -> anyhow::Result<TestBroker> {
         crate::init();
+        let mut broker = Self::prepare(options, services, authority)?;
+        broker.launch().await?;
+        Ok(broker)
+    }
+
+    /// The broker before its first launch.
+    fn prepare(
+        options: TestBrokerOptions,
+        services: Vec<ServiceFactory>,
+        authority: Option<Arc<dyn Authority>>,
+    ) -> anyhow::Result<TestBroker> {
         let mut config = options.config;
         for l in &mut config.listeners {
             l.bind = SocketAddr::from(([127, 0, 0, 1], 0));
@@ -101,17 +131,17 @@ impl TestBroker {
                 l.authorization = Some(Authorization::Permissions);
             }
         }
-        let mut broker = TestBroker {
+        Ok(TestBroker {
             pki: TestPki::new()?,
             data_dir: tempfile::tempdir()?,
             config,
             services,
             authority,
+            observers: Vec::new(),
+            handle: BrokerHandle::default(),
             addrs: HashMap::new(),
             running: None,
-        };
-        broker.launch().await?;
-        Ok(broker)
+        })
     }
 
     async fn launch(&mut self) -> anyhow::Result<()> {
@@ -146,6 +176,10 @@ impl TestBroker {
         if let Some(authority) = &self.authority {
             broker = broker.with_authority(authority.clone());
         }
+        for observer in &self.observers {
+            broker = broker.with_observer(observer.clone());
+        }
+        self.handle = broker.handle();
         if self
             .config
             .listeners
