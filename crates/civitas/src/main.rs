@@ -2,6 +2,7 @@
 
 mod admin;
 mod cli;
+mod audit_cmd;
 mod config;
 mod password;
 mod registry_wiring;
@@ -41,6 +42,9 @@ enum Command {
     /// Passwords for `auth = "password"` listeners.
     #[command(subcommand)]
     Password(password::PasswordCommand),
+    /// The tamper-evident audit log: verify, tail, query, export a checkpoint.
+    #[command(subcommand)]
+    Audit(audit_cmd::AuditCommand),
     /// Devices: register with certificate and policy, list, show, revoke, delete.
     Device(cli::device::DeviceArgs),
     /// Certificates: list, show, renew, activate, deactivate, revoke.
@@ -104,6 +108,7 @@ fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Password(command) => password::run(&config, command),
+        Command::Audit(command) => audit_cmd::run(&config, command),
         Command::Device(args) => cli::device::run(&config, args),
         Command::Cert(args) => cli::cert::run(&config, args),
         Command::Policy(args) => cli::policy::run(&config, args),
