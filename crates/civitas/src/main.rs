@@ -1,8 +1,8 @@
 //! The civitas binary: configuration, wiring and subcommands.
 
 mod admin;
-mod cli;
 mod audit_cmd;
+mod cli;
 mod config;
 mod password;
 mod registry_wiring;
