@@ -14,7 +14,7 @@ use civitas_store::{Store, StoreOptions};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
-use civitas_registry::{DevicePolicy, Registry, RegistrySettings, TracingSink};
+use civitas_registry::{DevicePolicy, Registry, TracingSink};
 
 use crate::config::{Config, TlsConfig};
 use crate::registry_wiring::{OPERATOR_POLICY, RegistryAuthority, ensure_device};
@@ -47,12 +47,7 @@ pub async fn up(config: Config) -> anyhow::Result<()> {
         ca,
         Arc::new(civitas_registry::SystemClock),
         Arc::new(TracingSink),
-        RegistrySettings {
-            device_certificate_validity: Duration::from_secs(
-                u64::from(config.tls.device_cert_days) * 86400,
-            ),
-            ..RegistrySettings::default()
-        },
+        crate::admin::settings(&config),
     ));
     let devices_dir = data_dir.join("devices");
     let device = bundle_paths(&devices_dir, &config.tls.example_device);
