@@ -109,10 +109,15 @@ impl Connection {
                 payload: message.payload.clone(),
                 client_id: self.client_id.clone(),
                 principal: self.principal(),
+                certificate_serial: self.identity.as_ref().map(|id| id.serial_hex.clone()),
             };
             let shared = self.shared.clone();
+            let requester = crate::services::Requester {
+                session: session.clone(),
+                connection_id: self.id,
+            };
             self.service_queue
-                .get_or_insert_with(|| crate::services::ServiceQueue::start(shared))
+                .get_or_insert_with(|| crate::services::ServiceQueue::start(shared, requester))
                 .push(service, request);
         }
         let routed = self.shared.router.route(&message, Some(&self.client_id));

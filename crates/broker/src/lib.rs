@@ -45,7 +45,7 @@ pub use config::{
 };
 pub use handle::{BrokerHandle, HandleError, MessageObserver, Published};
 pub use password::Credentials;
-pub use services::{ServiceReply, ServiceRequest, Ticket, TopicService};
+pub use services::{Audience, ServiceReply, ServiceRequest, Ticket, TopicService};
 pub use shared::Stats;
 
 #[derive(Debug, thiserror::Error)]

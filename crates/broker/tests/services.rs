@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use civitas_broker::{ServiceReply, ServiceRequest, Ticket, TopicService};
+use civitas_broker::{Audience, ServiceReply, ServiceRequest, Ticket, TopicService};
 use civitas_testkit::{ServiceFactory, TestBroker, TestBrokerOptions};
 use common::V4Client;
 use rumqttc::QoS;
@@ -33,6 +33,7 @@ impl TopicService for Echo {
                 String::from_utf8_lossy(&request.payload)
             )),
             qos: civitas_mqtt::QoS::AtLeastOnce,
+            audience: Audience::Subscribers,
         }]
     }
 }
@@ -104,6 +105,7 @@ impl TopicService for Gated {
                 topic: format!("{}/rejected", request.topic),
                 payload: request.payload.clone(),
                 qos: civitas_mqtt::QoS::AtLeastOnce,
+                audience: Audience::Subscribers,
             }]);
         }
         Ok(Ticket::new(Counted(self.in_flight.clone())))
@@ -117,6 +119,7 @@ impl TopicService for Gated {
             topic: format!("{}/accepted", request.topic),
             payload: request.payload,
             qos: civitas_mqtt::QoS::AtLeastOnce,
+            audience: Audience::Subscribers,
         }]
     }
 }
@@ -161,5 +164,86 @@ async fn admission_refuses_at_once_and_tickets_last_until_handled() -> anyhow::R
         gated.in_flight.load(std::sync::atomic::Ordering::SeqCst) == 0
     })
     .await?;
+    Ok(())
+}
+
+/// Answers each request three times: privately, privately on a topic the
+/// requester may not receive, and to every subscriber.
+#[derive(Debug)]
+struct Private;
+
+impl TopicService for Private {
+    fn handles(&self, topic: &str) -> bool {
+        topic == "svc/request"
+    }
+    fn handle(&self, request: ServiceRequest) -> Vec<ServiceReply> {
+        let qos = civitas_mqtt::QoS::AtLeastOnce;
+        let secret = format!(
+            "{} {}",
+            request.client_id,
+            request.certificate_serial.unwrap_or_default()
+        );
+        vec![
+            ServiceReply::to_requester("svc/private", secret.clone(), qos),
+            ServiceReply::to_requester("svc/denied/private", secret, qos),
+            ServiceReply::to_subscribers("svc/public", "news", qos),
+        ]
+    }
+}
+
+#[tokio::test]
+async fn requester_replies_reach_only_the_requesting_connection() -> anyhow::Result<()> {
+    let service: Arc<dyn TopicService> = Arc::new(Private);
+    let factory: ServiceFactory = Arc::new(move |_| service.clone());
+    let mut options = TestBrokerOptions::default();
+    options.config.listeners[0].permissions = civitas_broker::Permissions {
+        publish: vec!["svc/#".into()],
+        subscribe: vec!["svc/#".into()],
+        deny_subscribe: vec!["svc/denied/#".into()],
+        ..civitas_broker::Permissions::default()
+    };
+    let broker = TestBroker::start_with_services(options, vec![factory]).await?;
+    let lamp_a = broker.device("lamp-a")?;
+    let lamp_b = broker.device("lamp-b")?;
+    let mut a = V4Client::connect(broker.mqtt_options(&lamp_a).await?).await?;
+    let mut b = V4Client::connect(broker.mqtt_options(&lamp_b).await?).await?;
+    for c in [&mut a, &mut b] {
+        c.client.subscribe("svc/#", QoS::AtLeastOnce).await?;
+        c.suback().await?;
+    }
+    a.client
+        .publish("svc/request", QoS::AtLeastOnce, false, "hello")
+        .await?;
+
+    // Each session receives in order, so what comes before the public
+    // reply is everything the service sent it.
+    let mut seen_by_a = Vec::new();
+    loop {
+        let p = a.next_publish().await?;
+        seen_by_a.push((p.topic.clone(), p.payload.clone()));
+        if p.topic == "svc/public" {
+            break;
+        }
+    }
+    assert_eq!(
+        seen_by_a,
+        vec![
+            ("svc/request".to_string(), Bytes::from("hello")),
+            (
+                "svc/private".to_string(),
+                Bytes::from(format!("lamp-a {}", lamp_a.serial_hex))
+            ),
+            ("svc/public".to_string(), Bytes::from("news")),
+        ]
+    );
+    let mut seen_by_b = Vec::new();
+    loop {
+        let p = b.next_publish().await?;
+        seen_by_b.push(p.topic.clone());
+        if p.topic == "svc/public" {
+            break;
+        }
+    }
+    assert_eq!(seen_by_b, vec!["svc/request", "svc/public"]);
     Ok(())
 }
