@@ -7,6 +7,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::future::Future;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
@@ -353,8 +354,8 @@ fn recover(
                         "the unterminated last line (at byte {offset}) is a record that does not continue the chain"
                     )));
                 }
-                use std::io::Write;
-                (&*file).write_all(b"\n").map_err(io)?;
+                let mut append: &File = file;
+                append.write_all(b"\n").map_err(io)?;
                 file.sync_data().map_err(io)?;
                 len += 1;
                 tracing::warn!(path = %path.display(), seq = p.record.seq, "audit log ended without a newline after its last record; completed it");

@@ -6,6 +6,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use civitas_kms::{EncryptionContext, KeyId, KeyProvider};
 
@@ -69,13 +70,16 @@ fn write_new(path: &Path, contents: &[u8]) -> Result<(), AuditError> {
         _ => Path::new("."),
     };
     crate::log::create_private_dir(dir)?;
+    // Unique per process and call, so concurrent creators never share one.
+    static NEXT: AtomicU64 = AtomicU64::new(0);
     let tmp = dir.join(format!(
-        ".{SEALED_KEY_FILE_NAME}.tmp-{}",
-        std::process::id()
+        ".{SEALED_KEY_FILE_NAME}.tmp-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
     ));
     let written = (|| {
         let mut opts = OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
+        opts.write(true).create_new(true);
         #[cfg(unix)]
         {
             use std::os::unix::fs::OpenOptionsExt;
