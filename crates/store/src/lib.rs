@@ -44,6 +44,10 @@
 //! synchronous, durable transaction (`Store::registry_write`) that reads,
 //! checks and writes atomically; reads use `Store::registry_read`.
 //!
+//! Telemetry blocks (sealed and framed by civitas-telemetry, opaque here)
+//! are written through the group commit too and read with
+//! `Store::telemetry_read`; see `telemetry` for their life cycle.
+//!
 //! Layout: `records` holds the public data types (`registry` those of the
 //! device registry and its `Store` methods), `codec` their versioned
 //! binary encoding, `tables` one module per table family plus the schema
@@ -56,6 +60,7 @@ mod records;
 mod registry;
 mod store;
 mod tables;
+mod telemetry;
 
 pub use codec::DecodeError;
 pub use commit::{StoreOptions, StoreStats};
@@ -72,6 +77,9 @@ pub use registry::{
 pub use store::Store;
 pub use tables::meta::SCHEMA_VERSION;
 pub use tables::registry::{RegistryRead, RegistryView, RegistryWrite};
+pub use telemetry::{
+    BlockOrder, TelemetryBlock, TelemetryBlockKey, TelemetryChunk, TelemetryRead,
+};
 
 // The broker shares one handle across its tasks.
 const _: () = {

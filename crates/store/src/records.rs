@@ -6,6 +6,8 @@
 use bytes::Bytes;
 use civitas_mqtt::{PublishProperties, QoS, SubscriptionOptions};
 
+use crate::telemetry::TelemetryBlockKey;
+
 /// An application message as stored (retained, queued, or a will).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredMessage {
@@ -119,6 +121,37 @@ pub enum Op {
         thing: String,
         /// Empty for the classic (unnamed) shadow.
         shadow: String,
+    },
+    /// Insert or replace the header of an unsealed telemetry block. Sending
+    /// it again with each chunk until one commit holding it has succeeded
+    /// means no committed chunk is ever without its header.
+    OpenTelemetryBlock {
+        key: TelemetryBlockKey,
+        header: Vec<u8>,
+    },
+    /// Insert or replace one chunk of an unsealed telemetry block.
+    PutTelemetryChunk {
+        key: TelemetryBlockKey,
+        seq: u32,
+        bytes: Vec<u8>,
+    },
+    /// Moves an unsealed block's header and chunks into one sealed row with
+    /// `footer` — only if it holds exactly `chunks` chunks; otherwise the
+    /// block stays unsealed (and the op still succeeds).
+    SealTelemetryBlock {
+        key: TelemetryBlockKey,
+        chunks: u32,
+        footer: Vec<u8>,
+    },
+    /// Drops every block of `thing`, sealed or not, whose period starts
+    /// before `before_period_ms`.
+    DropTelemetry {
+        thing: String,
+        before_period_ms: u64,
+    },
+    /// Records the telemetry period length.
+    SetTelemetryPeriod {
+        period_ms: u64,
     },
 }
 

@@ -174,5 +174,5 @@ fn a_schema_2_store_is_migrated_and_gains_the_registry() {
     store.close().unwrap();
     let store = open(&dir);
     assert!(store.registry_read().unwrap().thing("t").unwrap().is_some());
-    assert_eq!(SCHEMA_VERSION, 3);
+    const { assert!(SCHEMA_VERSION >= 3) };
 }

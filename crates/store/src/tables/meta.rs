@@ -17,12 +17,12 @@ const SCHEMA_VERSION_KEY: &str = "schema_version";
 /// The schema version this build writes and reads.
 ///
 /// 1: retained messages and sessions. 2: adds device shadows. 3: adds the
-/// device registry.
-pub const SCHEMA_VERSION: u32 = 3;
+/// device registry. 4: adds telemetry blocks.
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// `MIGRATIONS[i]` moves a store from schema version `i + 1` to `i + 2`.
 type Migration = fn(&WriteTransaction) -> Result<(), StoreError>;
-const MIGRATIONS: &[Migration] = &[to_2_shadows, to_3_registry];
+const MIGRATIONS: &[Migration] = &[to_2_shadows, to_3_registry, to_4_telemetry];
 
 /// Version 2 only adds a table; the point of the step is that a build that
 /// knows nothing of shadows refuses the file instead of silently ignoring
@@ -35,6 +35,12 @@ fn to_2_shadows(txn: &WriteTransaction) -> Result<(), StoreError> {
 /// build must not serve devices while ignoring their registry state.
 fn to_3_registry(txn: &WriteTransaction) -> Result<(), StoreError> {
     super::registry::create(txn)
+}
+
+/// Version 4 adds the telemetry tables: an older build must not run
+/// retention or shredding blind to the telemetry in the file.
+fn to_4_telemetry(txn: &WriteTransaction) -> Result<(), StoreError> {
+    super::telemetry::create(txn)
 }
 
 const _: () = assert!(MIGRATIONS.len() + 1 == SCHEMA_VERSION as usize);

@@ -10,6 +10,7 @@ pub(crate) mod registry;
 pub(crate) mod retained;
 pub(crate) mod sessions;
 pub(crate) mod shadows;
+pub(crate) mod telemetry;
 
 use redb::{Database, ReadableDatabase, WriteTransaction};
 
@@ -22,6 +23,7 @@ pub(crate) fn create_all(txn: &WriteTransaction) -> Result<(), StoreError> {
     sessions::create(txn)?;
     shadows::create(txn)?;
     registry::create(txn)?;
+    telemetry::create(txn)?;
     Ok(())
 }
 
@@ -38,6 +40,7 @@ pub(crate) struct WriteTables<'t> {
     retained: retained::Writer<'t>,
     sessions: sessions::Writer<'t>,
     shadows: shadows::Writer<'t>,
+    telemetry: telemetry::Writer<'t>,
 }
 
 impl<'t> WriteTables<'t> {
@@ -46,6 +49,7 @@ impl<'t> WriteTables<'t> {
             retained: retained::Writer::open(txn)?,
             sessions: sessions::Writer::open(txn)?,
             shadows: shadows::Writer::open(txn)?,
+            telemetry: telemetry::Writer::open(txn)?,
         })
     }
 
@@ -71,6 +75,18 @@ impl<'t> WriteTables<'t> {
             } => self.sessions.delete_incoming_qos2(client_id, *packet_id),
             Op::PutShadow(record) => self.shadows.put(record),
             Op::DeleteShadow { thing, shadow } => self.shadows.delete(thing, shadow),
+            Op::OpenTelemetryBlock { key, header } => self.telemetry.open_block(key, header),
+            Op::PutTelemetryChunk { key, seq, bytes } => self.telemetry.put_chunk(key, *seq, bytes),
+            Op::SealTelemetryBlock {
+                key,
+                chunks,
+                footer,
+            } => self.telemetry.seal(key, *chunks, footer),
+            Op::DropTelemetry {
+                thing,
+                before_period_ms,
+            } => self.telemetry.drop_before(thing, *before_period_ms),
+            Op::SetTelemetryPeriod { period_ms } => self.telemetry.set_period(*period_ms),
         }
     }
 }
