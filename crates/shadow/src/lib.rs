@@ -48,6 +48,10 @@
 //! `reject_too_many` gives the 429 reply) and `handle_admitted` runs the
 //! request and releases the ticket.
 //!
+//! [`ShadowTopicService`] does the latter inside the civitas broker: it
+//! counts each request as it is queued and handles it in order behind the
+//! connection's earlier requests.
+//!
 //! Calls block: an update returns once the store has made it durable. With
 //! the redb store (`impl ShadowStore for civitas_store::Store`) writes go
 //! through the store's group commit, so concurrent updates share fsyncs;
@@ -58,11 +62,13 @@
 //! `state` merges and diffs state trees, `document` holds what a shadow
 //! stores and the get/error documents, `outcome` the update and delete
 //! replies, `service` the operations, `store` the storage trait and the
-//! in-memory store, `persistent` the redb one, `clock` time.
+//! in-memory store, `persistent` the redb one, `clock` time,
+//! `mqtt_service` the broker's topic service.
 
 mod clock;
 mod document;
 mod error;
+mod mqtt_service;
 mod outcome;
 mod persistent;
 mod request;
@@ -74,6 +80,7 @@ mod topic;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use document::{MalformedDocument, ShadowData, ShadowDocument, StoredShadow, error_document};
 pub use error::{ShadowError, StoreFailure};
+pub use mqtt_service::ShadowTopicService;
 pub use outcome::{DeleteOutcome, Reply, UpdateOutcome};
 pub use request::MAX_CLIENT_TOKEN_LEN;
 pub use service::{InFlight, Requester, ShadowLimits, ShadowService};

@@ -172,10 +172,18 @@ impl ShadowService {
         payload: &[u8],
         ticket: InFlight,
     ) -> Option<Vec<Reply>> {
-        let request = ShadowTopic::parse(topic)?;
-        let replies = self.dispatch(&request, payload);
+        let replies = self.handle_counted(topic, payload);
         drop(ticket);
-        Some(replies)
+        replies
+    }
+
+    /// `handle_admitted` for a caller that keeps the `begin_request`
+    /// ticket itself and drops it once this returns (a broker whose queue
+    /// owns the ticket). Not counted otherwise: call it only with a ticket
+    /// held.
+    pub fn handle_counted(&self, topic: &str, payload: &[u8]) -> Option<Vec<Reply>> {
+        let request = ShadowTopic::parse(topic)?;
+        Some(self.dispatch(&request, payload))
     }
 
     /// The 429 rejection of a request `begin_request` refused; `None` if
