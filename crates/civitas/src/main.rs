@@ -36,6 +36,8 @@ enum Command {
     /// Start civitas: on first run create the data directory, the CA, the
     /// server certificate and example device bundles; then serve.
     Up,
+    /// Measure civitas beside Mosquitto: throughput, latency, connections, memory.
+    Bench(civitas_bench::BenchArgs),
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -101,6 +103,7 @@ fn run() -> anyhow::Result<()> {
                 .context("starting the async runtime")?;
             runtime.block_on(up::up(config))
         }
+        Command::Bench(args) => civitas_bench::run(args).map(|_| ()).map_err(Into::into),
         Command::Config(ConfigCommand::Check) => {
             let text = toml::to_string_pretty(&config).context("printing the configuration")?;
             println!("{text}");

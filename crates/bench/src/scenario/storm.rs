@@ -1,0 +1,98 @@
+//! `reconnect-storm`: every device reconnects at once (at most
+//! `concurrency` attempts in progress, as a listen backlog would admit
+//! them): first with full mutual-TLS handshakes, then resuming the TLS
+//! sessions of a previous connection.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls::client::Resumption;
+
+use super::{Ctx, RunOutput, disconnect_all};
+use crate::client::Resume;
+use crate::error::Result;
+use crate::pki::Identity;
+use crate::report::Better;
+
+/// Time for the broker to finish closing the previous wave.
+const SETTLE: Duration = Duration::from_millis(500);
+
+pub async fn run(ctx: &mut Ctx<'_>, out: &mut RunOutput) -> Result<()> {
+    let n = ctx.scale.devices;
+    // Fresh ticket stores: tickets from an earlier run's broker would be
+    // offered and refused, turning "resumed" into full handshakes.
+    let ids: Vec<Identity> = ctx.devices[..n]
+        .iter()
+        .map(|id| {
+            let mut resuming = (*id.resuming).clone();
+            resuming.resumption = Resumption::in_memory_sessions(4);
+            Identity {
+                name: id.name.clone(),
+                full: id.full.clone(),
+                resuming: Arc::new(resuming),
+            }
+        })
+        .collect();
+
+    let (clients, secs, cpu) = wave(ctx, &ids, Resume::Never).await?;
+    let resumed = clients.iter().filter(|c| c.resumed).count();
+    if resumed > 0 {
+        return Err(ctx.fail(format!("{resumed} handshakes resumed without tickets")));
+    }
+    disconnect_all(clients).await;
+    report(out, "full handshake: ", n, secs, cpu);
+    tokio::time::sleep(SETTLE).await;
+
+    // One connection each to collect session tickets (unmeasured).
+    let clients = ctx.connect_many(&ids, Resume::IfPossible, None).await?;
+    disconnect_all(clients).await;
+    tokio::time::sleep(SETTLE).await;
+
+    let (clients, secs, cpu) = wave(ctx, &ids, Resume::IfPossible).await?;
+    let resumed = clients.iter().filter(|c| c.resumed).count();
+    disconnect_all(clients).await;
+    report(out, "with resumption: ", n, secs, cpu);
+    out.metric(
+        "with resumption: sessions resumed",
+        "%",
+        Better::Higher,
+        100.0 * resumed as f64 / n as f64,
+    );
+    out.notes.push(format!(
+        "{n} devices per wave, {} connection attempts in flight; {resumed} of {n} resumed the TLS session",
+        ctx.scale.concurrency
+    ));
+    out.peak(&ctx.usage()?);
+    Ok(())
+}
+
+/// Connect all of `ids`; (clients, wall seconds, broker CPU seconds).
+async fn wave(
+    ctx: &mut Ctx<'_>,
+    ids: &[Identity],
+    resume: Resume,
+) -> Result<(Vec<crate::client::Client>, f64, f64)> {
+    let u0 = ctx.usage()?;
+    let t0 = Instant::now();
+    let clients = ctx.connect_many(ids, resume, None).await?;
+    let secs = t0.elapsed().as_secs_f64();
+    let u1 = ctx.usage()?;
+    Ok((clients, secs, u1.cpu_secs - u0.cpu_secs))
+}
+
+fn report(out: &mut RunOutput, prefix: &str, n: usize, secs: f64, cpu: f64) {
+    out.metric(
+        format!("{prefix}connections/s"),
+        "conn/s",
+        Better::Higher,
+        n as f64 / secs,
+    );
+    if cpu > 0.0 {
+        out.metric(
+            format!("{prefix}handshakes per broker CPU-s"),
+            "conn/CPU-s",
+            Better::Higher,
+            n as f64 / cpu,
+        );
+    }
+}
