@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
 use civitas_registry::{DevicePolicy, Registry, TracingSink};
+use civitas_shadow::{ShadowService, ShadowTopicService};
 
 use crate::config::{Config, TlsConfig};
 use crate::registry_wiring::{OPERATOR_POLICY, RegistryAuthority, ensure_device};
@@ -95,6 +96,7 @@ pub async fn up(config: Config) -> anyhow::Result<()> {
             })
         })
         .collect();
+    let shadows = ShadowService::new(store.clone(), civitas_shadow::SystemClock);
     let mut broker = Broker::new(
         config.broker.clone(),
         store,
@@ -105,7 +107,8 @@ pub async fn up(config: Config) -> anyhow::Result<()> {
         Arc::new(SystemClock),
         shutdown.clone(),
     )?
-    .with_authority(Arc::new(RegistryAuthority(registry.clone())));
+    .with_authority(Arc::new(RegistryAuthority(registry.clone())))
+    .with_service(Arc::new(ShadowTopicService::new(shadows)));
     if bound.iter().any(|b| b.auth == AuthMode::Password) {
         let path = data_dir.join(FILE_NAME);
         let credentials = Arc::new(Credentials::open(&path).context("password credentials")?);
