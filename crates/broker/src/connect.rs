@@ -18,6 +18,7 @@ use crate::config::AuthMode;
 use crate::config::Authorization;
 use crate::connection::{Close, Connection};
 use crate::password::Verdict;
+use crate::security::{self, SecurityOutcome};
 use crate::session::{Attachment, Session, SessionRef};
 use crate::shared::Stats;
 
@@ -101,6 +102,27 @@ impl Connection {
     }
 
     async fn refuse(&mut self, reason: ReasonCode, message: &str) {
+        let outcome = if reason == ReasonCode::NOT_AUTHORIZED
+            || reason == ReasonCode::CLIENT_IDENTIFIER_NOT_VALID
+            || reason == ReasonCode::BAD_USER_NAME_OR_PASSWORD
+        {
+            SecurityOutcome::Denied
+        } else {
+            SecurityOutcome::Failure
+        };
+        security::record(
+            &self.shared,
+            format!("device:{}", self.client_id),
+            "device.connect",
+            format!("listener:{}", self.listener.name),
+            outcome,
+            vec![
+                ("peer", self.peer.to_string()),
+                ("reason_code", format!("{:#04x}", reason.0)),
+                ("reason", message.to_string()),
+                ("certificate", self.principal()),
+            ],
+        );
         tracing::warn!(peer = %self.peer, listener = %self.listener.name, client_id = %self.client_id, reason = format!("{:#04x}", reason.0), "{message}");
         let mut properties = ConnAckProperties::default();
         if self.protocol == Protocol::V5 {
@@ -241,6 +263,18 @@ impl Connection {
         }));
         tracing::info!(peer = %self.peer, listener = %self.listener.name, client_id = %self.client_id, protocol = ?self.protocol, session_present = present, "client connected");
         self.presence_connected();
+        security::record(
+            &self.shared,
+            format!("device:{}", self.client_id),
+            "device.connect",
+            format!("listener:{}", self.listener.name),
+            SecurityOutcome::Success,
+            vec![
+                ("peer", self.peer.to_string()),
+                ("protocol", format!("{:?}", self.protocol)),
+                ("certificate", self.principal()),
+            ],
+        );
         self.resend_inflight();
         Ok(())
     }

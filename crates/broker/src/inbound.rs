@@ -8,6 +8,7 @@ use civitas_mqtt::{Packet, Protocol, PubAck, Publish, QoS, ReasonCode};
 use civitas_store::{Op, StoredMessage};
 
 use crate::connection::{Close, Connection, protocol_error};
+use crate::security::{self, SecurityOutcome};
 use crate::shared::Stats;
 
 impl Connection {
@@ -70,6 +71,14 @@ impl Connection {
         if !self.grants.may_publish(&p.topic) || (p.retain && !self.grants.may_retain(&p.topic)) {
             Stats::inc(&self.shared.stats.publish_denied);
             tracing::warn!(client_id = %self.client_id, topic = %p.topic, "publish not authorized");
+            security::record(
+                &self.shared,
+                format!("device:{}", self.client_id),
+                "device.publish",
+                p.topic.clone(),
+                SecurityOutcome::Denied,
+                vec![("retain", p.retain.to_string())],
+            );
             let reason = if v5 {
                 ReasonCode::NOT_AUTHORIZED
             } else {

@@ -22,6 +22,7 @@ mod outbound;
 pub mod password;
 mod presence;
 mod router;
+mod security;
 mod services;
 mod session;
 mod shared;
@@ -45,6 +46,7 @@ pub use config::{
 };
 pub use handle::{BrokerHandle, HandleError, MessageObserver, Published};
 pub use password::Credentials;
+pub use security::{SecurityEvent, SecurityLog, SecurityOutcome};
 pub use services::{Audience, ServiceReply, ServiceRequest, Ticket, TopicService};
 pub use shared::Stats;
 
@@ -135,6 +137,16 @@ impl Broker {
             .expect("observers are added before the broker runs")
             .observers
             .push(observer);
+        self
+    }
+
+    /// Report security events (connections, refusals, denials) to `log`.
+    /// Call before [`Broker::run`].
+    pub fn with_security_log(mut self, log: Arc<dyn SecurityLog>) -> Broker {
+        // As in `with_service`: nothing else holds the shared state yet.
+        Arc::get_mut(&mut self.shared)
+            .expect("the security log is set before the broker runs")
+            .security_log = Some(log);
         self
     }
 

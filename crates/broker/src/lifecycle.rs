@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::connect::session_record;
 use crate::connection::{Close, Connection};
+use crate::security::{self, SecurityOutcome};
 use crate::session::{Delivery, InFlight, Session, SessionRef, SubscriptionState};
 use crate::shared::Shared;
 
@@ -33,6 +34,30 @@ impl Connection {
             Close::ClientDisconnect { .. } => {
                 tracing::info!(peer = %self.peer, client_id = %self.client_id, "client disconnected");
             }
+        }
+        if self.presence.is_some() {
+            let (outcome, reason) = match &close {
+                Close::ClientDisconnect { .. } => {
+                    (SecurityOutcome::Success, "client disconnected".to_string())
+                }
+                Close::NetworkLost(why) => (SecurityOutcome::Success, why.clone()),
+                Close::Server { reason, message } => (
+                    if *reason == civitas_mqtt::ReasonCode::NOT_AUTHORIZED {
+                        SecurityOutcome::Denied
+                    } else {
+                        SecurityOutcome::Success
+                    },
+                    format!("{message} ({:#04x})", reason.0),
+                ),
+            };
+            security::record(
+                &self.shared,
+                format!("device:{}", self.client_id),
+                "device.disconnect",
+                format!("listener:{}", self.listener.name),
+                outcome,
+                vec![("peer", self.peer.to_string()), ("reason", reason)],
+            );
         }
         self.presence_disconnected(&close);
         let will = if publish_will { self.will.take() } else { None };

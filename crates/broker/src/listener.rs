@@ -18,6 +18,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::{AuthMode, ListenerConfig};
 use crate::connection::serve;
 use crate::password::PasswordCheck;
+use crate::security::{self, SecurityOutcome};
 use crate::shared::{Shared, Stats};
 use crate::websocket;
 
@@ -70,6 +71,14 @@ async fn handle(stream: TcpStream, peer: SocketAddr, endpoint: Arc<Endpoint>, sh
         Ok(Err(e)) => {
             Stats::inc(&shared.stats.tls_failures);
             tracing::warn!(%peer, listener = %config.name, error = %e, "TLS handshake refused");
+            security::record(
+                &shared,
+                format!("peer:{peer}"),
+                "tls.handshake",
+                format!("listener:{}", config.name),
+                SecurityOutcome::Failure,
+                vec![("error", e.to_string())],
+            );
             return;
         }
         Err(_) => {

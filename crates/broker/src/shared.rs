@@ -31,6 +31,8 @@ pub struct Shared {
     /// The authority's generation as last seen; connections resolve their
     /// policies again when it changes.
     pub authz_changed: tokio::sync::watch::Sender<u64>,
+    /// Where security events go (the audit log).
+    pub security_log: Option<Arc<dyn crate::security::SecurityLog>>,
 }
 
 impl Shared {
@@ -47,6 +49,7 @@ impl Shared {
             services: Vec::new(),
             authority: None,
             authz_changed: tokio::sync::watch::Sender::new(0),
+            security_log: None,
         }
     }
 

@@ -10,6 +10,7 @@ use civitas_store::Op;
 
 use crate::connect::session_record;
 use crate::connection::{Close, Connection, protocol_error};
+use crate::security::{self, SecurityOutcome};
 use crate::session::{Delivery, SubscriptionState};
 use crate::shared::Stats;
 
@@ -41,6 +42,14 @@ impl Connection {
             if !self.grants.may_subscribe(&s.filter) {
                 Stats::inc(&self.shared.stats.subscribe_denied);
                 tracing::warn!(client_id = %self.client_id, filter = %s.filter, "subscription not authorized");
+                security::record(
+                    &self.shared,
+                    format!("device:{}", self.client_id),
+                    "device.subscribe",
+                    s.filter.clone(),
+                    SecurityOutcome::Denied,
+                    Vec::new(),
+                );
                 codes.push(ReasonCode::NOT_AUTHORIZED);
                 continue;
             }

@@ -1,6 +1,6 @@
 //! Locating the third-party MQTT clients (mosquitto_pub, mosquitto_sub,
-//! Python with paho-mqtt) that interoperability tests drive as separate
-//! processes.
+//! Python with paho-mqtt or the AWS IoT Device SDK) that interoperability
+//! tests drive as separate processes.
 //!
 //! `scripts/test` installs them and sets `CIVITAS_REQUIRE_EXTERNAL=1`, so
 //! a missing client fails the run there. A plain `cargo test` on a machine
@@ -13,25 +13,29 @@ use std::process::{Command, Stdio};
 
 /// Set to `1` to turn a missing external client into a test failure.
 pub const REQUIRE_ENV: &str = "CIVITAS_REQUIRE_EXTERNAL";
-/// The Python interpreter that has paho-mqtt installed.
+/// The Python interpreter that has paho-mqtt and awsiotsdk installed.
 pub const PYTHON_ENV: &str = "CIVITAS_PYTHON";
 /// The name [`require`] understands as "a Python that can import paho.mqtt".
 pub const PAHO: &str = "paho-mqtt";
+/// The name [`require`] understands as "a Python that can import the AWS
+/// IoT Device SDK v2" (`awsiot`, on the AWS Common Runtime).
+pub const AWS_IOT_SDK: &str = "awsiotsdk";
 
 /// The path of an external client, or `None` (after an explicit
 /// `SKIPPED` line on stderr) when it is absent and not required.
 ///
 /// `tool` is an executable looked up on `PATH` (`"mosquitto_sub"`), or
-/// [`PAHO`] for the Python interpreter from `CIVITAS_PYTHON` (else the
-/// workspace's `.venv`, else `python3`) that can import `paho.mqtt`.
+/// [`PAHO`] / [`AWS_IOT_SDK`] for the Python interpreter from
+/// `CIVITAS_PYTHON` (else the workspace's `.venv`, else `python3`) that can
+/// import `paho.mqtt` / `awsiot`.
 ///
 /// # Panics
 /// When the tool is missing and `CIVITAS_REQUIRE_EXTERNAL=1`.
 pub fn require(tool: &str) -> Option<PathBuf> {
-    let found = if tool == PAHO {
-        paho_python()
-    } else {
-        find_on_path(tool).ok_or_else(|| format!("{tool} not installed (not found on PATH)"))
+    let found = match tool {
+        PAHO => python_with(PAHO, "paho.mqtt", PAHO_CHECK),
+        AWS_IOT_SDK => python_with(AWS_IOT_SDK, "awsiot", AWS_IOT_SDK_CHECK),
+        _ => find_on_path(tool).ok_or_else(|| format!("{tool} not installed (not found on PATH)")),
     };
     match found {
         Ok(path) => Some(path),
@@ -85,15 +89,23 @@ fn is_executable(path: &Path) -> bool {
         .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-fn paho_python() -> Result<PathBuf, String> {
+// paho-mqtt 1.x has a different callback API; the scripts need 2.x.
+const PAHO_CHECK: &str =
+    "import sys, paho.mqtt; sys.exit(0 if paho.mqtt.__version__.startswith('2.') else 1)";
+// The v2 SDK: `awsiot.iotshadow` on top of `awscrt`.
+const AWS_IOT_SDK_CHECK: &str = "import awscrt, awsiot.iotshadow, awsiot.mqtt_connection_builder";
+
+/// The Python that passes `check` (a `-c` program exiting 0): the one in
+/// `CIVITAS_PYTHON`, else the workspace's `.venv`, else `python3`.
+fn python_with(package: &str, module: &str, check: &str) -> Result<PathBuf, String> {
     // An explicit choice is honoured or reported, never silently replaced.
     if let Some(python) = std::env::var_os(PYTHON_ENV).filter(|p| !p.is_empty()) {
         let python = PathBuf::from(python);
-        return if imports_paho(&python) {
+        return if passes(&python, check) {
             Ok(python)
         } else {
             Err(format!(
-                "paho-mqtt not installed: {PYTHON_ENV}={} cannot import paho.mqtt",
+                "{package} not installed: {PYTHON_ENV}={} cannot import {module}",
                 python.display()
             ))
         };
@@ -103,21 +115,15 @@ fn paho_python() -> Result<PathBuf, String> {
     candidates
         .into_iter()
         .flatten()
-        .find(|p| imports_paho(p))
+        .find(|p| passes(p, check))
         .ok_or_else(|| {
-            format!(
-                "paho-mqtt not installed ({PYTHON_ENV} unset, no Python here imports paho.mqtt)"
-            )
+            format!("{package} not installed ({PYTHON_ENV} unset, no Python here imports {module})")
         })
 }
 
-fn imports_paho(python: &Path) -> bool {
-    // paho-mqtt 1.x has a different callback API; the scripts need 2.x.
+fn passes(python: &Path, check: &str) -> bool {
     Command::new(python)
-        .args([
-            "-c",
-            "import sys, paho.mqtt; sys.exit(0 if paho.mqtt.__version__.startswith('2.') else 1)",
-        ])
+        .args(["-c", check])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -3,6 +3,7 @@
 //! data, rustls client configurations for real MQTT clients, and
 //! `wait_for` helpers that poll a condition instead of sleeping.
 
+mod assembly;
 mod clients;
 pub mod external;
 mod listeners;
@@ -11,6 +12,7 @@ mod server;
 mod wait;
 mod websocket;
 
+pub use assembly::{Assembly, AssemblyFactory};
 pub use clients::{ClientTls, client_config, mtls_tunnel};
 pub use listeners::listener;
 pub use pki::{DeviceFiles, TestPki};

@@ -10,7 +10,8 @@ use std::time::Duration;
 use anyhow::Context;
 use civitas_broker::{
     AuthMode, Authority, Authorization, Broker, BrokerConfig, BrokerHandle, BrokerTls, Credentials,
-    ListenerConfig, MessageObserver, Permissions, Stats, SystemClock, TopicService, Transport,
+    ListenerConfig, MessageObserver, Permissions, SecurityLog, Stats, SystemClock, TopicService,
+    Transport,
 };
 use civitas_pki::ReloadingServerConfig;
 use civitas_store::{Store, StoreOptions};
@@ -56,7 +57,9 @@ pub struct TestBroker {
     config: BrokerConfig,
     services: Vec<ServiceFactory>,
     authority: Option<Arc<dyn Authority>>,
+    pub(crate) assembly: Option<crate::assembly::AssemblyFactory>,
     observers: Vec<Arc<dyn MessageObserver>>,
+    security_log: Option<Arc<dyn SecurityLog>>,
     handle: BrokerHandle,
     addrs: HashMap<String, SocketAddr>,
     running: Option<Running>,
@@ -99,6 +102,18 @@ impl TestBroker {
         Ok(broker)
     }
 
+    /// Start with a log of the broker's security events.
+    pub async fn start_with_security_log(
+        options: TestBrokerOptions,
+        log: Arc<dyn SecurityLog>,
+    ) -> anyhow::Result<TestBroker> {
+        crate::init();
+        let mut broker = Self::prepare(options, Vec::new(), None)?;
+        broker.security_log = Some(log);
+        broker.launch().await?;
+        Ok(broker)
+    }
+
     /// A handle that publishes into the running broker.
     pub fn handle(&self) -> BrokerHandle {
         self.handle.clone()
@@ -119,7 +134,7 @@ impl TestBroker {
     }
 
     /// The broker before its first launch.
-    fn prepare(
+    pub(crate) fn prepare(
         options: TestBrokerOptions,
         services: Vec<ServiceFactory>,
         authority: Option<Arc<dyn Authority>>,
@@ -137,14 +152,16 @@ impl TestBroker {
             config,
             services,
             authority,
+            assembly: None,
             observers: Vec::new(),
+            security_log: None,
             handle: BrokerHandle::default(),
             addrs: HashMap::new(),
             running: None,
         })
     }
 
-    async fn launch(&mut self) -> anyhow::Result<()> {
+    pub(crate) async fn launch(&mut self) -> anyhow::Result<()> {
         let store = Store::open(
             &self.data_dir.path().join("civitas.redb"),
             StoreOptions::default(),
@@ -161,8 +178,14 @@ impl TestBroker {
         };
         let shutdown = CancellationToken::new();
         let mut credentials = None;
-        let services: Vec<Arc<dyn TopicService>> =
+        let mut services: Vec<Arc<dyn TopicService>> =
             self.services.iter().map(|make| make(&store)).collect();
+        let mut authority = self.authority.clone();
+        if let Some(assemble) = &self.assembly {
+            let parts = assemble(&store, &self.pki)?;
+            services.extend(parts.services);
+            authority = parts.authority.or(authority);
+        }
         let mut broker = Broker::new(
             self.config.clone(),
             store,
@@ -173,11 +196,14 @@ impl TestBroker {
         for service in services {
             broker = broker.with_service(service);
         }
-        if let Some(authority) = &self.authority {
-            broker = broker.with_authority(authority.clone());
+        if let Some(authority) = authority {
+            broker = broker.with_authority(authority);
         }
         for observer in &self.observers {
             broker = broker.with_observer(observer.clone());
+        }
+        if let Some(log) = &self.security_log {
+            broker = broker.with_security_log(log.clone());
         }
         self.handle = broker.handle();
         if self
