@@ -25,7 +25,10 @@ use crate::pki::Identity;
 const SOURCE_ADDRS: u8 = 32;
 const KEEP_ALIVE_SECS: u16 = 1200;
 const MAX_PACKET: u32 = 1 << 20;
-const READ_CHUNK: usize = 64 * 1024;
+/// Read sizes: small for the many quiet connections, large once a
+/// connection fills its buffer (a busy subscriber).
+const READ_SMALL: usize = 4 * 1024;
+const READ_LARGE: usize = 64 * 1024;
 
 /// The loopback source address for the `i`-th connection.
 pub fn source_addr(i: usize) -> IpAddr {
@@ -56,6 +59,7 @@ pub struct Client {
     /// The broker's Receive Maximum: QoS 1 PUBLISHes we may have unacked.
     pub receive_maximum: u16,
     next_pid: u16,
+    busy: bool,
 }
 
 fn mqtt_err(e: impl std::fmt::Display) -> BenchError {
@@ -98,6 +102,7 @@ impl Client {
             resumed,
             receive_maximum: u16::MAX,
             next_pid: 0,
+            busy: false,
         };
         client.queue(&Packet::Connect(Box::new(Connect {
             protocol: Protocol::V5,
@@ -204,7 +209,9 @@ impl Client {
     /// One read from the connection into the read buffer. Cancel safe:
     /// usable as a `select!` branch.
     pub async fn read(&mut self) -> Result<()> {
-        self.rbuf.reserve(READ_CHUNK);
+        self.rbuf
+            .reserve(if self.busy { READ_LARGE } else { READ_SMALL });
+        let room = self.rbuf.capacity() - self.rbuf.len();
         let n = self
             .tls
             .read_buf(&mut self.rbuf)
@@ -216,6 +223,7 @@ impl Client {
                 self.name
             )));
         }
+        self.busy |= n == room;
         Ok(())
     }
 

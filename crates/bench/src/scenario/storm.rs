@@ -12,6 +12,7 @@ use super::{Ctx, RunOutput, disconnect_all};
 use crate::client::Resume;
 use crate::error::Result;
 use crate::pki::Identity;
+use crate::procfs;
 use crate::report::Better;
 
 /// Time for the broker to finish closing the previous wave.
@@ -34,7 +35,7 @@ pub async fn run(ctx: &mut Ctx<'_>, out: &mut RunOutput) -> Result<()> {
         })
         .collect();
 
-    let (clients, secs, cpu) = wave(ctx, &ids, Resume::Never).await?;
+    let (clients, secs, cpu, gen_full) = wave(ctx, &ids, Resume::Never).await?;
     let resumed = clients.iter().filter(|c| c.resumed).count();
     if resumed > 0 {
         return Err(ctx.fail(format!("{resumed} handshakes resumed without tickets")));
@@ -48,7 +49,7 @@ pub async fn run(ctx: &mut Ctx<'_>, out: &mut RunOutput) -> Result<()> {
     disconnect_all(clients).await;
     tokio::time::sleep(SETTLE).await;
 
-    let (clients, secs, cpu) = wave(ctx, &ids, Resume::IfPossible).await?;
+    let (clients, secs, cpu, gen_resumed) = wave(ctx, &ids, Resume::IfPossible).await?;
     let resumed = clients.iter().filter(|c| c.resumed).count();
     disconnect_all(clients).await;
     report(out, "with resumption: ", n, secs, cpu);
@@ -59,25 +60,35 @@ pub async fn run(ctx: &mut Ctx<'_>, out: &mut RunOutput) -> Result<()> {
         100.0 * resumed as f64 / n as f64,
     );
     out.notes.push(format!(
-        "{n} devices per wave, {} connection attempts in flight; {resumed} of {n} resumed the TLS session",
-        ctx.scale.concurrency
+        "{n} devices per wave, {} connection attempts in flight; {resumed} of {n} resumed the TLS session; \
+         the generator spent {:.0} µs of CPU per full connection, {:.0} µs per resuming one",
+        ctx.scale.concurrency,
+        gen_full * 1e6 / n as f64,
+        gen_resumed * 1e6 / n as f64,
     ));
     out.peak(&ctx.usage()?);
     Ok(())
 }
 
-/// Connect all of `ids`; (clients, wall seconds, broker CPU seconds).
+/// Connect all of `ids`; (clients, wall seconds, broker CPU seconds,
+/// generator CPU seconds).
 async fn wave(
     ctx: &mut Ctx<'_>,
     ids: &[Identity],
     resume: Resume,
-) -> Result<(Vec<crate::client::Client>, f64, f64)> {
-    let u0 = ctx.usage()?;
+) -> Result<(Vec<crate::client::Client>, f64, f64, f64)> {
+    let me = std::process::id();
+    let (u0, g0) = (ctx.usage()?, procfs::usage(me)?);
     let t0 = Instant::now();
     let clients = ctx.connect_many(ids, resume, None).await?;
     let secs = t0.elapsed().as_secs_f64();
-    let u1 = ctx.usage()?;
-    Ok((clients, secs, u1.cpu_secs - u0.cpu_secs))
+    let (u1, g1) = (ctx.usage()?, procfs::usage(me)?);
+    Ok((
+        clients,
+        secs,
+        u1.cpu_secs - u0.cpu_secs,
+        g1.cpu_secs - g0.cpu_secs,
+    ))
 }
 
 fn report(out: &mut RunOutput, prefix: &str, n: usize, secs: f64, cpu: f64) {
