@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use civitas_broker::BrokerConfig;
+use civitas_web_device::DeviceApiConfig;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -25,6 +26,9 @@ pub struct Config {
     pub tls: TlsConfig,
     #[serde(default)]
     pub broker: BrokerConfig,
+    /// The HTTPS device API (publish and shadows without MQTT).
+    #[serde(default)]
+    pub device_api: DeviceApiConfig,
 }
 
 impl Default for Config {
@@ -34,6 +38,7 @@ impl Default for Config {
             log: LogConfig::default(),
             tls: TlsConfig::default(),
             broker: BrokerConfig::default(),
+            device_api: DeviceApiConfig::default(),
         }
     }
 }

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use civitas_registry::{DevicePolicy, Registry, TracingSink};
 use civitas_shadow::{ShadowService, ShadowTopicService};
+use civitas_web_device::DeviceApi;
 
 use crate::config::{Config, TlsConfig};
 use crate::registry_wiring::{OPERATOR_POLICY, RegistryAuthority, ensure_device};
@@ -101,14 +102,14 @@ pub async fn up(config: Config) -> anyhow::Result<()> {
         config.broker.clone(),
         store,
         Some(BrokerTls {
-            mutual,
+            mutual: mutual.clone(),
             server_only: Some(server_only),
         }),
         Arc::new(SystemClock),
         shutdown.clone(),
     )?
     .with_authority(Arc::new(RegistryAuthority(registry.clone())))
-    .with_service(Arc::new(ShadowTopicService::new(shadows)));
+    .with_service(Arc::new(ShadowTopicService::new(shadows.clone())));
     if bound.iter().any(|b| b.auth == AuthMode::Password) {
         let path = data_dir.join(FILE_NAME);
         let credentials = Arc::new(Credentials::open(&path).context("password credentials")?);
@@ -118,10 +119,24 @@ pub async fn up(config: Config) -> anyhow::Result<()> {
         tokio::spawn(credentials.clone().watch(interval, shutdown.clone()));
         broker = broker.with_passwords(credentials);
     }
+    // The HTTPS device API: same mutual TLS, policies and shadows as MQTT.
+    let device_api = if config.device_api.enabled {
+        let listener = DeviceApi::bind(config.device_api.bind).await?;
+        let authority = Arc::new(RegistryAuthority(registry.clone()));
+        let api = DeviceApi::new(mutual.clone(), authority, broker.handle())
+            .with_shadows(shadows)
+            .with_limits(config.device_api.limits());
+        Some(tokio::spawn(api.serve(listener, shutdown.clone())))
+    } else {
+        None
+    };
     print_quick_start(&data_dir, created, &ca_bundle, &bound, &device, &operator);
 
     tokio::spawn(wait_for_signal(shutdown.clone()));
     broker.run(listeners).await?;
+    if let Some(api) = device_api {
+        api.await??;
+    }
     Ok(())
 }
 

@@ -201,8 +201,13 @@ pub struct NamedPolicy {
 /// civitas' default device policy: connect with the client id equal to the
 /// device's thing name; publish and receive under
 /// `city/*/things/<thing>/*` and `$aws/things/<thing>/*`; subscribe to the
-/// same forms as topic filters. Region and account are wildcards so it
-/// applies whatever the server's configuration says.
+/// same forms as topic filters; get, update and delete its own shadows
+/// (classic and named) through the HTTPS API. Shadows over MQTT already
+/// need nothing more than the `$aws/things/<thing>/*` topics, so granting
+/// the shadow actions on `thing/<thing>` and `thing/<thing>/*` gives HTTPS
+/// the same reach and no more: never another thing's shadow. Region and
+/// account are wildcards so it applies whatever the server's configuration
+/// says.
 pub fn standard_device_policy() -> PolicyDocument {
     // A constant of this crate, checked by the tests; no input reaches it.
     PolicyDocument::parse(STANDARD_DEVICE_POLICY)
@@ -405,7 +410,7 @@ mod tests {
     #[test]
     fn standard_device_policy_parses() {
         let policy = standard_device_policy();
-        assert_eq!(policy.statements().len(), 3);
+        assert_eq!(policy.statements().len(), 4);
         assert!(policy.unsupported_variables().is_empty());
         assert!(policy.statements()[0].covers(Action::Connect));
         assert!(policy.statements()[1].covers(Action::Receive));

@@ -457,7 +457,12 @@ fn standard_device_policy_confines_a_device_to_its_own_topics() {
         (Subscribe, "city/+/things/+/#", false),
         (Subscribe, "#", false),
         (Subscribe, "$aws/things/lamp-8/shadow/#", false),
-        (GetThingShadow, "lamp-7", false),
+        (GetThingShadow, "lamp-7", true),
+        (UpdateThingShadow, "lamp-7/settings", true),
+        (DeleteThingShadow, "lamp-7", true),
+        (GetThingShadow, "lamp-8", false),
+        (UpdateThingShadow, "lamp-8/settings", false),
+        (ListNamedShadowsForThing, "lamp-7", false),
     ];
     let ctx = device();
     for (action, resource, expected) in cases {
