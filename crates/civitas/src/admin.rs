@@ -9,8 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use civitas_pki::CertificateAuthority;
 use civitas_registry::{
-    ADMIN_SOCKET_FILE, AdminServer, Registry, RegistrySettings, SystemClock, TracingSink,
-    run_maintenance,
+    ADMIN_SOCKET_FILE, AdminServer, Registry, RegistrySettings, SystemClock, run_maintenance,
 };
 use civitas_store::Store;
 use tokio_util::sync::CancellationToken;
@@ -35,16 +34,18 @@ pub fn ca_dir(data_dir: &Path) -> std::path::PathBuf {
     data_dir.join("pki").join("ca")
 }
 
-/// A registry over `store` and the CA in `data_dir`, logging its events.
-pub fn registry(config: &Config, data_dir: &Path, store: Store) -> anyhow::Result<Registry> {
+/// A registry over `store` and the CA in `data_dir`, its events written
+/// to the audit log (returned: it must live as long as the registry).
+pub fn registry(
+    config: &Config,
+    data_dir: &Path,
+    store: Store,
+) -> anyhow::Result<(Registry, civitas_audit::AuditLog)> {
     let ca = CertificateAuthority::load(&ca_dir(data_dir)).context("certificate authority")?;
-    Ok(Registry::new(
-        store,
-        ca,
-        Arc::new(SystemClock),
-        Arc::new(TracingSink),
-        settings(config),
-    ))
+    let (_ring, audit) = crate::security_wiring::open(data_dir)?;
+    let events = Arc::new(crate::security_wiring::AuditEvents(audit.sink()));
+    let registry = Registry::new(store, ca, Arc::new(SystemClock), events, settings(config));
+    Ok((registry, audit))
 }
 
 /// Binds `DATA_DIR/admin.sock` and serves the server's registry on it,

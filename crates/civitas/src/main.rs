@@ -6,6 +6,7 @@ mod cli;
 mod config;
 mod password;
 mod registry_wiring;
+mod security_wiring;
 mod up;
 
 use std::path::PathBuf;

@@ -14,12 +14,13 @@ use civitas_store::{Store, StoreOptions};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
-use civitas_registry::{DevicePolicy, Registry, TracingSink};
+use civitas_registry::{DevicePolicy, Registry};
 use civitas_shadow::{ShadowService, ShadowTopicService};
 use civitas_web_device::DeviceApi;
 
 use crate::config::{Config, TlsConfig};
 use crate::registry_wiring::{OPERATOR_POLICY, RegistryAuthority, ensure_device};
+use crate::security_wiring::AuditEvents;
 
 /// The identity the quick start uses to watch the city.
 const OPERATOR: &str = "control-center";
@@ -44,11 +45,13 @@ pub async fn up(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("opening {}", data_dir.join("civitas.redb").display()))?;
     let ca_bundle = ca.ca_bundle_path();
     let mutual_files = ca.tls_files(&cert, &key);
+    let (_key_ring, audit) = crate::security_wiring::open(&data_dir)?;
+    let events = Arc::new(AuditEvents(audit.sink()));
     let registry = Arc::new(Registry::new(
         store.clone(),
         ca,
         Arc::new(civitas_registry::SystemClock),
-        Arc::new(TracingSink),
+        events.clone(),
         crate::admin::settings(&config),
     ));
     let devices_dir = data_dir.join("devices");
@@ -109,6 +112,7 @@ pub async fn up(config: Config) -> anyhow::Result<()> {
         shutdown.clone(),
     )?
     .with_authority(Arc::new(RegistryAuthority(registry.clone())))
+    .with_security_log(events.clone())
     .with_service(Arc::new(ShadowTopicService::new(shadows.clone())));
     if bound.iter().any(|b| b.auth == AuthMode::Password) {
         let path = data_dir.join(FILE_NAME);
@@ -134,6 +138,7 @@ pub async fn up(config: Config) -> anyhow::Result<()> {
 
     tokio::spawn(wait_for_signal(shutdown.clone()));
     broker.run(listeners).await?;
+    audit.close().context("closing the audit log")?;
     if let Some(api) = device_api {
         api.await??;
     }

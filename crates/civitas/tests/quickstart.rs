@@ -86,6 +86,29 @@ fn first_run_creates_the_pki_and_prints_working_commands() -> anyhow::Result<()>
     // A second start reuses what the first created.
     let status = civitas.terminate()?;
     assert!(status.success(), "civitas exited with {status}");
+
+    // What happened is on the tamper-evident record, and the record verifies.
+    let audit = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_civitas"))
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("audit")
+            .args(args)
+            .env_remove("CIVITAS_CONFIG")
+            .output()
+    };
+    let verify = audit(&["verify"])?;
+    assert!(
+        verify.status.success(),
+        "audit verify failed: {}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    let connects = audit(&["query", "--action", "device.connect", "--json"])?;
+    let connects = String::from_utf8_lossy(&connects.stdout);
+    assert!(connects.contains("device:streetlight-001"), "{connects}");
+    assert!(connects.contains("device:control-center"), "{connects}");
+    let registered = audit(&["query", "--action", "registry.*", "--json"])?;
+    assert!(String::from_utf8_lossy(&registered.stdout).contains("streetlight-001"));
     let again = Civitas::start(&data)?;
     assert!(!again.stdout.join("\n").contains("First run"));
     Ok(())

@@ -35,6 +35,8 @@ pub enum Admin {
     Local {
         registry: Box<Registry>,
         actor: Actor,
+        /// Written to until the command ends; closed (flushed) on drop.
+        _audit: civitas_audit::AuditLog,
     },
 }
 
@@ -62,10 +64,11 @@ impl Admin {
                 socket.display()
             )
         })?;
-        let registry = crate::admin::registry(config, data_dir, store)?;
+        let (registry, audit) = crate::admin::registry(config, data_dir, store)?;
         Ok(Admin::Local {
             registry: Box::new(registry),
             actor: Actor::operator(current_uid(), "local"),
+            _audit: audit,
         })
     }
 
@@ -74,7 +77,9 @@ impl Admin {
     pub fn call(&mut self, request: AdminRequest) -> anyhow::Result<AdminResponse> {
         let response = match self {
             Admin::Remote(client) => client.call(&request)?,
-            Admin::Local { registry, actor } => registry.execute(actor, request),
+            Admin::Local {
+                registry, actor, ..
+            } => registry.execute(actor, request),
         };
         match response {
             AdminResponse::Error(problem) => Err(anyhow!(problem.message)),
