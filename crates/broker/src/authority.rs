@@ -31,6 +31,15 @@ pub trait Authority: Send + Sync + std::fmt::Debug + 'static {
 
     /// Changes whenever a decision of `connection_policies` could change.
     fn generation(&self) -> u64;
+
+    /// The thing this certificate is attached to, if any. A listener that
+    /// wants the client id to match the identity then wants the thing's
+    /// name rather than the common name: a certificate made by fleet
+    /// provisioning is named before its thing exists.
+    fn certificate_thing(&self, certificate_serial: &str) -> Option<String> {
+        let _ = certificate_serial;
+        None
+    }
 }
 
 /// A connection's resolved policies.

@@ -160,8 +160,20 @@ impl Connection {
                 return Err(Close::NetworkLost("no identity".into()));
             }
             (AuthMode::Mtls, Some(identity)) => {
-                let cn = identity.common_name.clone();
-                self.client_id_for(cn, &connect, &mut assigned, "the certificate common name")
+                // Under policies the registry knows the certificate's
+                // thing, which fleet provisioning names only after the
+                // certificate (and its common name) was made.
+                let thing = match (&self.shared.authority, self.listener.authorization()) {
+                    (Some(authority), Authorization::Policies) => {
+                        authority.certificate_thing(&identity.serial_hex)
+                    }
+                    _ => None,
+                };
+                let (name, what) = match thing {
+                    Some(thing) => (thing, "the certificate's thing"),
+                    None => (identity.common_name.clone(), "the certificate common name"),
+                };
+                self.client_id_for(name, &connect, &mut assigned, what)
                     .await?
             }
             (AuthMode::Password, _) => {

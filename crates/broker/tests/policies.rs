@@ -62,6 +62,12 @@ impl Authority for Registry {
     fn generation(&self) -> u64 {
         self.generation.load(Ordering::SeqCst)
     }
+    fn certificate_thing(&self, serial: &str) -> Option<String> {
+        self.certs
+            .lock()
+            .get(serial)
+            .map(|(thing, _)| thing.clone())
+    }
 }
 
 fn standard() -> NamedPolicy {
@@ -150,6 +156,25 @@ async fn an_unregistered_certificate_is_refused_and_a_registered_one_connects() 
     let lamp = broker.device("lamp-4")?;
     registry.register(&lamp.serial_hex, "lamp-4", vec![standard()]);
     V4Client::connect(broker.mqtt_options(&lamp).await?).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_certificate_connects_as_its_thing_whatever_its_common_name() -> anyhow::Result<()> {
+    let registry = Arc::new(Registry::default());
+    let broker = start(&registry).await?;
+    // Fleet provisioning names a certificate before its thing exists.
+    let cert = broker.device("fleet-3f9a")?;
+    registry.register(&cert.serial_hex, "lamp-6", vec![standard()]);
+    let as_cn = broker
+        .mqtt_options_with("fleet-3f9a", civitas_testkit::ClientTls::Device(&cert))
+        .await?;
+    let err = connect_fails(as_cn).await?;
+    assert!(err.contains("BadClientId"), "{err}");
+    let as_thing = broker
+        .mqtt_options_with("lamp-6", civitas_testkit::ClientTls::Device(&cert))
+        .await?;
+    V4Client::connect(as_thing).await?;
     Ok(())
 }
 
