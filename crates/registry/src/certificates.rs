@@ -408,13 +408,43 @@ impl Registry {
         csr: Option<&str>,
         overlap: Duration,
     ) -> Result<IssuedCertificate, RegistryError> {
+        self.renew(actor, "RenewCertificate", serial, csr, overlap, false)
+    }
+
+    /// A device renewing the certificate it is connected with, from its
+    /// CSR: as [`Self::renew_certificate`], but only for a certificate of a
+    /// thing and only once — a certificate that already has a successor
+    /// cannot be renewed again, so a copy of an old key cannot keep
+    /// extending its own overlap or mint more certificates.
+    pub fn renew_own_certificate(
+        &self,
+        actor: &Actor,
+        serial: &str,
+        csr: &str,
+        overlap: Duration,
+    ) -> Result<IssuedCertificate, RegistryError> {
+        self.renew(
+            actor,
+            "RenewOwnCertificate",
+            serial,
+            Some(csr),
+            overlap,
+            true,
+        )
+    }
+
+    fn renew(
+        &self,
+        actor: &Actor,
+        action: &str,
+        serial: &str,
+        csr: Option<&str>,
+        overlap: Duration,
+        by_device: bool,
+    ) -> Result<IssuedCertificate, RegistryError> {
         let serial = names::serial(serial)?;
         let now = self.now_ms();
-        self.change(
-            actor,
-            "RenewCertificate",
-            format!("cert:{serial}"),
-            |ca, details| {
+        self.change(actor, action, format!("cert:{serial}"), |ca, details| {
                 let old = require_certificate(&self.store.registry_read()?, &serial)?;
                 if !usable(&old, now) {
                     return Err(RegistryError::Conflict(format!(
@@ -425,6 +455,18 @@ impl Registry {
                             old.status.as_str()
                         }
                     )));
+                }
+                if by_device {
+                    if old.thing.is_none() {
+                        return Err(RegistryError::Conflict(format!(
+                            "certificate {serial} belongs to no thing; only a thing's certificate is renewed by its device"
+                        )));
+                    }
+                    if let Some(successor) = &old.replaced_by {
+                        return Err(RegistryError::Conflict(format!(
+                            "certificate {serial} was already renewed (by {successor})"
+                        )));
+                    }
                 }
                 let issued = self.sign(ca, &old.common_name, csr, None)?;
                 details.insert("new_serial".into(), issued.serial_hex.clone());

@@ -206,6 +206,33 @@ impl Registry {
     }
 }
 
+/// The registry is the broker's policy authority: a certificate it does
+/// not know, or one that is not active, is refused.
+impl civitas_broker::Authority for Registry {
+    fn connection_policies(
+        &self,
+        certificate_serial: &str,
+        client_id: &str,
+    ) -> Result<(Vec<NamedPolicy>, Context), civitas_broker::Refusal> {
+        self.policies_for_connection(certificate_serial, client_id)
+            .map_err(|e| civitas_broker::Refusal(e.to_string()))
+    }
+
+    fn generation(&self) -> u64 {
+        Registry::generation(self)
+    }
+
+    fn certificate_thing(&self, certificate_serial: &str) -> Option<String> {
+        let serial = names::serial(certificate_serial).ok()?;
+        self.store
+            .registry_read()
+            .ok()?
+            .certificate(&serial)
+            .ok()??
+            .thing
+    }
+}
+
 /// The resource name an action is checked against; a full ARN is reduced
 /// to its name if its resource type fits the action.
 fn resource_name(action: Action, resource: &str) -> Result<String, RegistryError> {

@@ -214,48 +214,63 @@ impl Registry {
         actor: &Actor,
         csr: &str,
     ) -> Result<(IssuedCertificate, String), RegistryError> {
+        self.create_unregistered(actor, "CreateCertificateFromCsr", Some(csr))
+    }
+
+    /// Fleet provisioning, step one (AWS `CreateKeysAndCertificate`): as
+    /// [`Self::create_certificate_from_csr`], with a key pair civitas
+    /// generates; the private key is in the returned certificate and
+    /// nowhere else.
+    pub fn create_keys_and_certificate(
+        &self,
+        actor: &Actor,
+    ) -> Result<(IssuedCertificate, String), RegistryError> {
+        self.create_unregistered(actor, "CreateKeysAndCertificate", None)
+    }
+
+    fn create_unregistered(
+        &self,
+        actor: &Actor,
+        action: &str,
+        csr: Option<&str>,
+    ) -> Result<(IssuedCertificate, String), RegistryError> {
         let now = self.now_ms();
-        self.change(
-            actor,
-            "CreateCertificateFromCsr",
-            "certificate",
-            |ca, details| {
-                let label = tokens::generate("")?;
-                let common_name: String = format!(
-                    "fleet-{}",
-                    label
-                        .chars()
-                        .filter(char::is_ascii_alphanumeric)
-                        .take(16)
-                        .collect::<String>()
-                );
-                let issued = self.sign(ca, &common_name, Some(csr), None)?;
-                let token = tokens::generate(OWNERSHIP_PREFIX)?;
-                let hash = tokens::hash(&token);
-                let expires_ms = add_ms(now, self.settings.ownership_token_ttl);
-                details.insert("serial".into(), issued.serial_hex.clone());
-                details.insert("ownership_token".into(), tokens::label(&hash));
-                self.commit_issued(ca, &issued, |w| {
-                    w.put_certificate(&record_of(
-                        &issued,
-                        None,
-                        &common_name,
-                        CertificateStatus::Inactive,
-                        now,
-                    ))?;
-                    w.put_ownership_token(
-                        &hash,
-                        &OwnershipTokenRecord {
-                            serial_hex: issued.serial_hex.clone(),
-                            created_ms: now,
-                            expires_ms,
-                        },
-                    )?;
-                    Ok(())
-                })?;
-                Ok((IssuedCertificate::new(&issued, None, &common_name), token))
-            },
-        )
+        self.change(actor, action, "certificate", |ca, details| {
+            let label = tokens::generate("")?;
+            let common_name: String = format!(
+                "fleet-{}",
+                label
+                    .chars()
+                    .filter(char::is_ascii_alphanumeric)
+                    .take(16)
+                    .collect::<String>()
+            );
+            let issued = self.sign(ca, &common_name, csr, None)?;
+            let token = tokens::generate(OWNERSHIP_PREFIX)?;
+            let hash = tokens::hash(&token);
+            let expires_ms = add_ms(now, self.settings.ownership_token_ttl);
+            details.insert("serial".into(), issued.serial_hex.clone());
+            details.insert("ownership_token".into(), tokens::label(&hash));
+            self.commit_issued(ca, &issued, |w| {
+                w.put_certificate(&record_of(
+                    &issued,
+                    None,
+                    &common_name,
+                    CertificateStatus::Inactive,
+                    now,
+                ))?;
+                w.put_ownership_token(
+                    &hash,
+                    &OwnershipTokenRecord {
+                        serial_hex: issued.serial_hex.clone(),
+                        created_ms: now,
+                        expires_ms,
+                    },
+                )?;
+                Ok(())
+            })?;
+            Ok((IssuedCertificate::new(&issued, None, &common_name), token))
+        })
     }
 
     /// Deletes expired ownership tokens and enrollment tokens that are past

@@ -159,6 +159,16 @@ impl Registry {
                 self.delete_provisioning_template(actor, &name)?;
                 A::Done
             }
+            R::CreateClaim {
+                name,
+                template,
+                validity_secs,
+            } => A::Claim(self.create_claim(
+                actor,
+                &name,
+                &template,
+                validity_secs.map(Duration::from_secs),
+            )?),
         })
     }
 }

@@ -112,6 +112,20 @@ pub(crate) fn ensure_policy(
     Ok(())
 }
 
+/// Stores a new policy at version 1, for policies civitas makes itself
+/// (claim policies); the name and document are checked all the same.
+pub(crate) fn put_new_policy(
+    w: &mut RegistryWrite<'_>,
+    name: &str,
+    document: &str,
+    now_ms: u64,
+) -> Result<(), RegistryError> {
+    validate_policy_name(name)?;
+    PolicyDocument::parse(document)?;
+    w.put_policy(&new_record(name, document, now_ms))?;
+    Ok(())
+}
+
 /// Normalises a certificate target's serial and checks the target exists.
 pub(crate) fn resolve_target(
     view: &impl RegistryView,

@@ -11,6 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::certificates::{Certificate, IssuedCertificate, status_text};
+use crate::claims::Claim;
 use crate::connection::PolicyTest;
 use crate::devices::{DeviceAdded, NewDevice};
 use crate::enrollment::EnrollmentToken;
@@ -172,6 +173,14 @@ pub enum AdminRequest {
     DeleteProvisioningTemplate {
         name: String,
     },
+    /// A provisioning claim certificate (with its generated key) for a
+    /// template.
+    CreateClaim {
+        name: String,
+        template: String,
+        #[serde(default)]
+        validity_secs: Option<u64>,
+    },
 }
 
 /// A failure, problem-style: a stable `code` (see
@@ -232,5 +241,6 @@ pub enum AdminResponse {
     EnrollmentToken(EnrollmentToken),
     Template(ProvisioningTemplate),
     Templates(Vec<ProvisioningTemplate>),
+    Claim(Claim),
     Error(Problem),
 }
