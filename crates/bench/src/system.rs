@@ -241,6 +241,10 @@ level = "warn"
 [tls]
 reload_interval_secs = 3600
 
+# The bench measures MQTT only.
+[device_api]
+enabled = false
+
 [[broker.listeners]]
 name = "bench"
 bind = "{addr}"

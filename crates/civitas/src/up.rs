@@ -124,8 +124,10 @@ pub async fn up(config: Config) -> anyhow::Result<()> {
         broker = broker.with_passwords(credentials);
     }
     // The HTTPS device API: same mutual TLS, policies and shadows as MQTT.
+    let mut api_addr = None;
     let device_api = if config.device_api.enabled {
         let listener = DeviceApi::bind(config.device_api.bind).await?;
+        api_addr = listener.local_addr().ok();
         let authority = Arc::new(RegistryAuthority(registry.clone()));
         let api = DeviceApi::new(mutual.clone(), authority, broker.handle())
             .with_shadows(shadows)
@@ -134,7 +136,9 @@ pub async fn up(config: Config) -> anyhow::Result<()> {
     } else {
         None
     };
-    print_quick_start(&data_dir, created, &ca_bundle, &bound, &device, &operator);
+    print_quick_start(
+        &data_dir, created, &ca_bundle, &bound, api_addr, &device, &operator,
+    );
 
     tokio::spawn(wait_for_signal(shutdown.clone()));
     broker.run(listeners).await?;
@@ -249,6 +253,7 @@ fn print_quick_start(
     created: bool,
     ca_bundle: &Path,
     bound: &[Bound],
+    api_addr: Option<SocketAddr>,
     device: &Bundle,
     operator: &Bundle,
 ) {
@@ -296,6 +301,9 @@ fn print_quick_start(
             b.name, b.addr
         ));
     }
+    if let Some(addr) = api_addr {
+        out.push_str(&format!("  device API (HTTPS, mutual TLS) on {addr}\n"));
+    }
     if bound.iter().any(|b| b.auth == AuthMode::Password) {
         out.push_str(
             "\nIssue a password for a gateway (printed once):\n  civitas password set gateway-01\n",
@@ -323,6 +331,16 @@ fn print_quick_start(
             "\nReport a reading as {} (terminal 2):\n  mosquitto_pub {} -q 1 -t city/centre/things/{}/telemetry -m '{{\"power_w\":42}}'\n",
             device.name,
             conn(device),
+            device.name
+        ));
+    }
+    if let Some(addr) = api_addr {
+        out.push_str(&format!(
+            "\nOr over HTTPS, as a device without an MQTT connection would:\n  curl --cacert {} --cert {} --key {} --data '{{\"power_w\":42}}' 'https://localhost:{}/topics/city/centre/things/{}/telemetry?qos=1'\n",
+            device.ca.display(),
+            device.cert.display(),
+            device.key.display(),
+            addr.port(),
             device.name
         ));
     }

@@ -24,7 +24,7 @@ pub struct DeviceApiConfig {
 impl Default for DeviceApiConfig {
     fn default() -> Self {
         DeviceApiConfig {
-            enabled: false,
+            enabled: true,
             bind: SocketAddr::from(([0, 0, 0, 0], 8443)),
             max_connections: 1024,
             request_timeout_secs: 10,

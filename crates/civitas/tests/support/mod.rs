@@ -29,6 +29,8 @@ impl Civitas {
             .arg(data_dir)
             .arg("--set")
             .arg(r#"broker.listeners=[{name="mqtts",bind="127.0.0.1:0"}]"#)
+            .arg("--set")
+            .arg(r#"device_api.bind="127.0.0.1:0""#)
             .arg("up")
             .env_remove("CIVITAS_CONFIG")
             .current_dir(data_dir.parent().unwrap_or(data_dir))
