@@ -106,6 +106,7 @@ impl Connection {
             properties: p.properties,
             received_at_ms: now,
         });
+        let mut consumed = false;
         if let Some(service) = self
             .shared
             .services
@@ -113,6 +114,7 @@ impl Connection {
             .find(|s| s.handles(&message.topic))
             .cloned()
         {
+            consumed = service.consumes();
             let request = crate::services::ServiceRequest {
                 topic: message.topic.clone(),
                 payload: message.payload.clone(),
@@ -129,12 +131,18 @@ impl Connection {
                 .get_or_insert_with(|| crate::services::ServiceQueue::start(shared, requester))
                 .push(service, request);
         }
-        let routed = self.shared.router.route(&message, Some(&self.client_id));
+        // A consumed message (Basic Ingest) goes to its service alone: no
+        // subscriber, observer or retained store sees it.
+        let routed = if consumed {
+            crate::router::Routed::default()
+        } else {
+            self.shared.router.route(&message, Some(&self.client_id))
+        };
         let mut ops = routed.ops;
-        if message.retain {
+        if message.retain && !consumed {
             ops.push(self.shared.router.retain(&message));
         }
-        let reason = if v5 && routed.receivers == 0 {
+        let reason = if v5 && routed.receivers == 0 && !consumed {
             ReasonCode::NO_MATCHING_SUBSCRIBERS
         } else {
             ReasonCode::SUCCESS

@@ -137,6 +137,15 @@ pub trait TopicService: Send + Sync + std::fmt::Debug + 'static {
 
     /// Handle one request; the replies are published in order.
     fn handle(&self, request: ServiceRequest) -> Vec<ServiceReply>;
+
+    /// Whether the service is the only consumer of the messages it
+    /// handles (AWS Basic Ingest): they are then neither routed to
+    /// subscribers and observers nor retained, and the publisher is
+    /// acknowledged with success. By default a handled message is also
+    /// routed as usual.
+    fn consumes(&self) -> bool {
+        false
+    }
 }
 
 /// The per-connection queue that runs service requests one at a time.

@@ -102,6 +102,20 @@ impl TestBroker {
         Ok(broker)
     }
 
+    /// Start with topic services and observers of every routed message
+    /// (the rules engine is both).
+    pub async fn start_observed_with_services(
+        options: TestBrokerOptions,
+        services: Vec<ServiceFactory>,
+        observers: Vec<Arc<dyn MessageObserver>>,
+    ) -> anyhow::Result<TestBroker> {
+        crate::init();
+        let mut broker = Self::prepare(options, services, None)?;
+        broker.observers = observers;
+        broker.launch().await?;
+        Ok(broker)
+    }
+
     /// Start with a log of the broker's security events.
     pub async fn start_with_security_log(
         options: TestBrokerOptions,
