@@ -1,13 +1,19 @@
-//! The device registry as the broker's policy authority, and the example
+//! The device registry as the broker's policy authority, its MQTT
+//! provisioning service and certificate-expiry watch, and the example
 //! identities `civitas up` creates on first run.
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
-use civitas_broker::{Authority, Refusal};
+use civitas_broker::{Authority, Refusal, TopicService};
 use civitas_policy::{Context as PolicyContext, NamedPolicy};
-use civitas_registry::{Actor, DevicePolicy, NewDevice, NewThing, Registry, RegistryError};
+use civitas_registry::{
+    Actor, DevicePolicy, EXPIRY_WARNING_WINDOW, ExpiryWatch, MqttProvisioning,
+    MqttProvisioningSettings, NewDevice, NewThing, Registry, RegistryError,
+};
+use tokio_util::sync::CancellationToken;
 
 /// The registry answers the broker's policy questions.
 #[derive(Debug)]
@@ -27,6 +33,33 @@ impl Authority for RegistryAuthority {
     fn generation(&self) -> u64 {
         self.0.generation()
     }
+
+    fn certificate_thing(&self, certificate_serial: &str) -> Option<String> {
+        Authority::certificate_thing(&*self.0, certificate_serial)
+    }
+}
+
+/// Fleet provisioning (claims, AWS MQTT API) and certificate renewal over
+/// MQTT, answered by the registry.
+pub fn provisioning_service(registry: &Arc<Registry>) -> Arc<dyn TopicService> {
+    Arc::new(MqttProvisioning::new(
+        registry.clone(),
+        MqttProvisioningSettings::default(),
+    ))
+}
+
+/// Warns about certificates that expire within 30 days, now and daily;
+/// the returned watch holds the latest count for monitoring.
+pub fn watch_expiry(registry: &Arc<Registry>, shutdown: &CancellationToken) -> Arc<ExpiryWatch> {
+    let watch = Arc::new(ExpiryWatch::new());
+    tokio::spawn(civitas_registry::watch_certificate_expiry(
+        registry.clone(),
+        watch.clone(),
+        EXPIRY_WARNING_WINDOW,
+        Duration::from_secs(86400),
+        shutdown.clone(),
+    ));
+    watch
 }
 
 /// The operators' control center: watches the whole city and sends

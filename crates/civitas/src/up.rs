@@ -19,7 +19,9 @@ use civitas_shadow::{ShadowService, ShadowTopicService};
 use civitas_web_device::DeviceApi;
 
 use crate::config::{Config, TlsConfig};
-use crate::registry_wiring::{OPERATOR_POLICY, RegistryAuthority, ensure_device};
+use crate::registry_wiring::{
+    OPERATOR_POLICY, RegistryAuthority, ensure_device, provisioning_service, watch_expiry,
+};
 use crate::security_wiring::AuditEvents;
 
 /// The identity the quick start uses to watch the city.
@@ -72,6 +74,8 @@ pub async fn up(config: Config) -> anyhow::Result<()> {
 
     let shutdown = CancellationToken::new();
     crate::admin::serve(&data_dir, &registry, &shutdown)?;
+    // Kept for the monitor, which reports the expiring count.
+    let _expiry = watch_expiry(&registry, &shutdown);
     let mutual = Arc::new(ReloadingServerConfig::new(mutual_files, &[])?);
     let server_only = Arc::new(ReloadingServerConfig::new(
         TlsFiles {
@@ -113,7 +117,8 @@ pub async fn up(config: Config) -> anyhow::Result<()> {
     )?
     .with_authority(Arc::new(RegistryAuthority(registry.clone())))
     .with_security_log(events.clone())
-    .with_service(Arc::new(ShadowTopicService::new(shadows.clone())));
+    .with_service(Arc::new(ShadowTopicService::new(shadows.clone())))
+    .with_service(provisioning_service(&registry));
     if bound.iter().any(|b| b.auth == AuthMode::Password) {
         let path = data_dir.join(FILE_NAME);
         let credentials = Arc::new(Credentials::open(&path).context("password credentials")?);

@@ -1,5 +1,6 @@
 //! `civitas provision`: fleet-provisioning templates (see
-//! `civitas_registry::TemplateDocument` for the document form).
+//! `civitas_registry::TemplateDocument` for the document form) and the
+//! claim certificates with which devices provision themselves over MQTT.
 
 use std::path::PathBuf;
 
@@ -24,6 +25,26 @@ enum ProvisionCommand {
     /// Provisioning templates.
     #[command(subcommand)]
     Template(TemplateCommand),
+    /// Claim certificates, good only for provisioning through a template.
+    #[command(subcommand)]
+    Claim(ClaimCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum ClaimCommand {
+    /// Create a claim certificate (with its key) for a template; devices
+    /// that hold it may only ask for their own identity over MQTT.
+    Create {
+        name: String,
+        #[arg(long)]
+        template: String,
+        /// Validity in days (default: the device certificate validity).
+        #[arg(long)]
+        days: Option<u32>,
+        /// Where to write the bundle (default: DATA_DIR/claims/NAME).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -50,7 +71,15 @@ enum TemplateCommand {
 
 pub fn run(config: &Config, args: ProvisionArgs) -> anyhow::Result<()> {
     let json = args.json;
-    let ProvisionCommand::Template(command) = args.command;
+    let command = match args.command {
+        ProvisionCommand::Template(command) => command,
+        ProvisionCommand::Claim(ClaimCommand::Create {
+            name,
+            template,
+            days,
+            out,
+        }) => return create_claim(config, json, &name, &template, days, out),
+    };
     match command {
         TemplateCommand::Create { name, file } => put(config, json, &name, &file, false),
         TemplateCommand::Update { name, file } => put(config, json, &name, &file, true),
@@ -126,6 +155,59 @@ fn put(
         "{} template {name} ({}).",
         if update { "Updated" } else { "Created" },
         if t.enabled { "enabled" } else { "disabled" }
+    );
+    Ok(())
+}
+
+fn create_claim(
+    config: &Config,
+    json: bool,
+    name: &str,
+    template: &str,
+    days: Option<u32>,
+    out: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let context = || format!("provision claim create {name}");
+    let mut admin = Admin::open(config)?;
+    let request = AdminRequest::CreateClaim {
+        name: name.to_owned(),
+        template: template.to_owned(),
+        validity_secs: days.map(|d| u64::from(d) * 86400),
+    };
+    let claim = (|| Ok(call!(admin, request, Claim)))().with_context(context)?;
+    let dir = out.unwrap_or_else(|| config.data_dir.join("claims").join(name));
+    let dir = std::path::absolute(&dir).unwrap_or(dir);
+    let paths = claim
+        .certificate
+        .to_issued_cert()
+        .write_bundle(&dir, name)
+        .with_context(|| format!("writing the claim bundle into {}", dir.display()))
+        .with_context(context)?;
+    if json {
+        // The private key is in the bundle, never on stdout.
+        return print_json(&serde_json::json!({
+            "name": name,
+            "template": claim.template,
+            "serial": claim.certificate.serial,
+            "not_after_ms": claim.certificate.not_after_ms,
+            "policy": claim.policy,
+            "bundle": {
+                "dir": dir,
+                "certificate": paths.cert,
+                "key": paths.key,
+                "ca": paths.ca,
+            },
+        }));
+    }
+    println!("Created claim {name} for template {template}.");
+    super::print_fields(&[
+        ("certificate", claim.certificate.serial.clone()),
+        ("valid until", time(claim.certificate.not_after_ms)),
+        ("policy", claim.policy.clone()),
+        ("bundle", dir.display().to_string()),
+    ]);
+    println!(
+        "\nA device holding it connects with client id {name}, asks for its certificate on\n  $aws/certificates/create-from-csr/json\nand registers on\n  $aws/provisioning-templates/{template}/provision/json"
     );
     Ok(())
 }
