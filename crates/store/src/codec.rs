@@ -524,6 +524,7 @@ pub(crate) fn decode_meta_u32(buf: &[u8]) -> Result<u32, DecodeError> {
 }
 
 pub(crate) mod registry;
+pub(crate) mod rules;
 pub(crate) mod telemetry;
 
 #[cfg(test)]

@@ -48,6 +48,10 @@
 //! are written through the group commit too and read with
 //! `Store::telemetry_read`; see `telemetry` for their life cycle.
 //!
+//! Rules engine rules (name and document, the document opaque JSON here)
+//! are written with `Op::PutRule`/`Op::DeleteRule` and read with
+//! `Store::load_rules`.
+//!
 //! Layout: `records` holds the public data types (`registry` those of the
 //! device registry and its `Store` methods), `codec` their versioned
 //! binary encoding, `tables` one module per table family plus the schema
@@ -66,8 +70,8 @@ pub use codec::DecodeError;
 pub use commit::{StoreOptions, StoreStats};
 pub use error::StoreError;
 pub use records::{
-    BrokerState, Op, OutboundMessage, OutboundState, PersistedSession, SessionRecord, ShadowRecord,
-    StoredMessage, StoredSubscription, StoredWill,
+    BrokerState, Op, OutboundMessage, OutboundState, PersistedSession, RuleRecord, SessionRecord,
+    ShadowRecord, StoredMessage, StoredSubscription, StoredWill,
 };
 pub use registry::{
     CertificateRecord, CertificateStatus, EnrollmentTokenRecord, OwnershipTokenRecord,
@@ -77,9 +81,7 @@ pub use registry::{
 pub use store::Store;
 pub use tables::meta::SCHEMA_VERSION;
 pub use tables::registry::{RegistryRead, RegistryView, RegistryWrite};
-pub use telemetry::{
-    BlockOrder, TelemetryBlock, TelemetryBlockKey, TelemetryChunk, TelemetryRead,
-};
+pub use telemetry::{BlockOrder, TelemetryBlock, TelemetryBlockKey, TelemetryChunk, TelemetryRead};
 
 // The broker shares one handle across its tasks.
 const _: () = {

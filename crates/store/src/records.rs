@@ -153,6 +153,23 @@ pub enum Op {
     SetTelemetryPeriod {
         period_ms: u64,
     },
+    /// Insert or replace a rules engine rule.
+    PutRule(RuleRecord),
+    DeleteRule {
+        name: String,
+    },
+}
+
+/// A rules engine rule as stored: its name and its document, kept as
+/// opaque JSON bytes (the rules engine owns their meaning).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleRecord {
+    pub name: String,
+    pub document: Vec<u8>,
+    /// Unix ms.
+    pub created_at_ms: u64,
+    /// Unix ms.
+    pub updated_at_ms: u64,
 }
 
 /// A device shadow as stored. The store keeps the document as opaque JSON

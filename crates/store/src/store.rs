@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 
 use crate::commit::{self, Counters, Reply, Request, StoreOptions, StoreStats};
 use crate::error::StoreError;
-use crate::records::{BrokerState, Op, ShadowRecord};
+use crate::records::{BrokerState, Op, RuleRecord, ShadowRecord};
 use crate::tables;
 
 /// The durable state of the broker. Cheap to clone: all clones share one
@@ -143,6 +143,14 @@ impl Store {
         let db = self.db()?;
         let txn = db.begin_read()?;
         tables::shadows::names(&txn, thing)
+    }
+
+    /// Every rules engine rule committed so far, ordered by name. Rules
+    /// are written with `Op::PutRule`/`Op::DeleteRule`.
+    pub fn load_rules(&self) -> Result<Vec<RuleRecord>, StoreError> {
+        let db = self.db()?;
+        let txn = db.begin_read()?;
+        tables::rules::load(&txn)
     }
 
     /// Commits everything queued, stops the commit thread and releases the

@@ -17,12 +17,12 @@ const SCHEMA_VERSION_KEY: &str = "schema_version";
 /// The schema version this build writes and reads.
 ///
 /// 1: retained messages and sessions. 2: adds device shadows. 3: adds the
-/// device registry. 4: adds telemetry blocks.
-pub const SCHEMA_VERSION: u32 = 4;
+/// device registry. 4: adds telemetry blocks. 5: adds rules engine rules.
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// `MIGRATIONS[i]` moves a store from schema version `i + 1` to `i + 2`.
 type Migration = fn(&WriteTransaction) -> Result<(), StoreError>;
-const MIGRATIONS: &[Migration] = &[to_2_shadows, to_3_registry, to_4_telemetry];
+const MIGRATIONS: &[Migration] = &[to_2_shadows, to_3_registry, to_4_telemetry, to_5_rules];
 
 /// Version 2 only adds a table; the point of the step is that a build that
 /// knows nothing of shadows refuses the file instead of silently ignoring
@@ -41,6 +41,12 @@ fn to_3_registry(txn: &WriteTransaction) -> Result<(), StoreError> {
 /// retention or shredding blind to the telemetry in the file.
 fn to_4_telemetry(txn: &WriteTransaction) -> Result<(), StoreError> {
     super::telemetry::create(txn)
+}
+
+/// Version 5 adds the rules table: an older build would run none of the
+/// rules and drop their Basic Ingest messages without a word.
+fn to_5_rules(txn: &WriteTransaction) -> Result<(), StoreError> {
+    super::rules::create(txn)
 }
 
 const _: () = assert!(MIGRATIONS.len() + 1 == SCHEMA_VERSION as usize);

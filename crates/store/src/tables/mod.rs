@@ -8,6 +8,7 @@
 pub(crate) mod meta;
 pub(crate) mod registry;
 pub(crate) mod retained;
+pub(crate) mod rules;
 pub(crate) mod sessions;
 pub(crate) mod shadows;
 pub(crate) mod telemetry;
@@ -23,6 +24,7 @@ pub(crate) fn create_all(txn: &WriteTransaction) -> Result<(), StoreError> {
     sessions::create(txn)?;
     shadows::create(txn)?;
     registry::create(txn)?;
+    rules::create(txn)?;
     telemetry::create(txn)?;
     Ok(())
 }
@@ -40,6 +42,7 @@ pub(crate) struct WriteTables<'t> {
     retained: retained::Writer<'t>,
     sessions: sessions::Writer<'t>,
     shadows: shadows::Writer<'t>,
+    rules: rules::Writer<'t>,
     telemetry: telemetry::Writer<'t>,
 }
 
@@ -49,6 +52,7 @@ impl<'t> WriteTables<'t> {
             retained: retained::Writer::open(txn)?,
             sessions: sessions::Writer::open(txn)?,
             shadows: shadows::Writer::open(txn)?,
+            rules: rules::Writer::open(txn)?,
             telemetry: telemetry::Writer::open(txn)?,
         })
     }
@@ -87,6 +91,8 @@ impl<'t> WriteTables<'t> {
                 before_period_ms,
             } => self.telemetry.drop_before(thing, *before_period_ms),
             Op::SetTelemetryPeriod { period_ms } => self.telemetry.set_period(*period_ms),
+            Op::PutRule(record) => self.rules.put(record),
+            Op::DeleteRule { name } => self.rules.delete(name),
         }
     }
 }
