@@ -43,7 +43,10 @@ pub(crate) struct WriteTables<'t> {
     sessions: sessions::Writer<'t>,
     shadows: shadows::Writer<'t>,
     rules: rules::Writer<'t>,
-    telemetry: telemetry::Writer<'t>,
+    /// Opened on the first telemetry op, so batches without any (the
+    /// broker's) do not pay for its four tables.
+    telemetry: Option<telemetry::Writer<'t>>,
+    txn: &'t WriteTransaction,
 }
 
 impl<'t> WriteTables<'t> {
@@ -53,8 +56,16 @@ impl<'t> WriteTables<'t> {
             sessions: sessions::Writer::open(txn)?,
             shadows: shadows::Writer::open(txn)?,
             rules: rules::Writer::open(txn)?,
-            telemetry: telemetry::Writer::open(txn)?,
+            telemetry: None,
+            txn,
         })
+    }
+
+    fn telemetry(&mut self) -> Result<&mut telemetry::Writer<'t>, StoreError> {
+        match &mut self.telemetry {
+            Some(writer) => Ok(writer),
+            slot @ None => Ok(slot.insert(telemetry::Writer::open(self.txn)?)),
+        }
     }
 
     pub(crate) fn apply(&mut self, op: &Op) -> Result<(), StoreError> {
@@ -79,18 +90,20 @@ impl<'t> WriteTables<'t> {
             } => self.sessions.delete_incoming_qos2(client_id, *packet_id),
             Op::PutShadow(record) => self.shadows.put(record),
             Op::DeleteShadow { thing, shadow } => self.shadows.delete(thing, shadow),
-            Op::OpenTelemetryBlock { key, header } => self.telemetry.open_block(key, header),
-            Op::PutTelemetryChunk { key, seq, bytes } => self.telemetry.put_chunk(key, *seq, bytes),
+            Op::OpenTelemetryBlock { key, header } => self.telemetry()?.open_block(key, header),
+            Op::PutTelemetryChunk { key, seq, bytes } => {
+                self.telemetry()?.put_chunk(key, *seq, bytes)
+            }
             Op::SealTelemetryBlock {
                 key,
                 chunks,
                 footer,
-            } => self.telemetry.seal(key, *chunks, footer),
+            } => self.telemetry()?.seal(key, *chunks, footer),
             Op::DropTelemetry {
                 thing,
                 before_period_ms,
-            } => self.telemetry.drop_before(thing, *before_period_ms),
-            Op::SetTelemetryPeriod { period_ms } => self.telemetry.set_period(*period_ms),
+            } => self.telemetry()?.drop_before(thing, *before_period_ms),
+            Op::SetTelemetryPeriod { period_ms } => self.telemetry()?.set_period(*period_ms),
             Op::PutRule(record) => self.rules.put(record),
             Op::DeleteRule { name } => self.rules.delete(name),
         }
