@@ -70,6 +70,7 @@ struct Running {
     task: JoinHandle<anyhow::Result<()>>,
     stats: Arc<Stats>,
     credentials: Option<Arc<Credentials>>,
+    tls: BrokerTls,
 }
 
 impl TestBroker {
@@ -126,6 +127,19 @@ impl TestBroker {
         broker.security_log = Some(log);
         broker.launch().await?;
         Ok(broker)
+    }
+
+    /// Re-read the TLS files (server certificate, CA bundle, CRL) now, as
+    /// the running server's file watch would. True when something changed.
+    pub fn reload_tls(&self) -> anyhow::Result<bool> {
+        let Some(r) = &self.running else {
+            anyhow::bail!("the broker is not running");
+        };
+        let mut changed = r.tls.mutual.reload()?;
+        if let Some(server_only) = &r.tls.server_only {
+            changed |= server_only.reload()?;
+        }
+        Ok(changed)
     }
 
     /// A handle that publishes into the running broker.
@@ -190,6 +204,7 @@ impl TestBroker {
                 &[],
             )?)),
         };
+        let tls_handle = tls.clone();
         let shutdown = CancellationToken::new();
         let mut credentials = None;
         let mut services: Vec<Arc<dyn TopicService>> =
@@ -250,6 +265,7 @@ impl TestBroker {
             task,
             stats,
             credentials,
+            tls: tls_handle,
         });
         Ok(())
     }
