@@ -104,6 +104,16 @@ impl TelemetryRead {
         tables::unsealed_blocks(&self.txn)
     }
 
+    /// Visits every unsealed block — key, header and chunk numbers — in key
+    /// order; lighter than `unsealed_blocks` when the chunks themselves are
+    /// not needed (sealing at start).
+    pub fn for_each_unsealed<E: From<StoreError>>(
+        &self,
+        visit: impl FnMut(TelemetryBlockKey, &[u8], &[u32]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        tables::for_each_unsealed(&self.txn, visit)
+    }
+
     /// The highest block number used for `thing` in the period starting at
     /// `period_start_ms`, sealed or not.
     pub fn last_block(&self, thing: &str, period_start_ms: u64) -> Result<Option<u32>, StoreError> {

@@ -144,7 +144,18 @@ async fn blocks_are_sealed_into_one_row_and_read_merged_in_order() {
         .into_iter()
         .map(|(k, _)| k)
         .collect();
-    assert_eq!(unsealed, [a1, b, key("lamp-2", 0, 0)]);
+    assert_eq!(unsealed, [a1.clone(), b.clone(), key("lamp-2", 0, 0)]);
+    let mut visited = Vec::new();
+    read.for_each_unsealed(|k, header, seqs| {
+        assert_eq!(header, b"header");
+        visited.push((k, seqs.to_vec()));
+        Ok::<_, civitas_store::StoreError>(())
+    })
+    .unwrap();
+    assert_eq!(
+        visited,
+        [(a1, vec![0]), (b, vec![0]), (key("lamp-2", 0, 0), vec![0])]
+    );
 }
 
 #[tokio::test]

@@ -300,6 +300,28 @@ pub(crate) fn unsealed_blocks(
     Ok(out)
 }
 
+/// Visits every unsealed block's key, header and chunk numbers, holding
+/// one block's numbers at a time (not its chunks).
+pub(crate) fn for_each_unsealed<E: From<StoreError>>(
+    txn: &ReadTransaction,
+    mut visit: impl FnMut(TelemetryBlockKey, &[u8], &[u32]) -> Result<(), E>,
+) -> Result<(), E> {
+    let open = txn.open_table(OPEN).map_err(StoreError::from)?;
+    let chunks = txn.open_table(CHUNKS).map_err(StoreError::from)?;
+    let mut seqs = Vec::new();
+    for entry in open.iter().map_err(StoreError::from)? {
+        let (k, header) = entry.map_err(StoreError::from)?;
+        let key = owned_key(k.value());
+        seqs.clear();
+        for chunk in chunks.range(chunk_range(&key)).map_err(StoreError::from)? {
+            let (k, _) = chunk.map_err(StoreError::from)?;
+            seqs.push(k.value().3);
+        }
+        visit(key, header.value(), &seqs)?;
+    }
+    Ok(())
+}
+
 pub(crate) fn last_block(
     txn: &ReadTransaction,
     thing: &str,
