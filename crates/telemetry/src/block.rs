@@ -280,15 +280,16 @@ fn check_wrapping_key(header: &[u8], expected: &civitas_kms::KeyId) -> Result<()
 }
 
 /// The footer that seals a block found unsealed at start, for the chunks
-/// it holds.
+/// it holds (numbered `seqs`).
 pub(crate) fn recovery_footer(
     keys: &dyn TelemetryKeys,
     mode: Mode,
     key: &TelemetryBlockKey,
-    block: &TelemetryBlock,
+    header: &[u8],
+    seqs: &[u32],
 ) -> Result<Vec<u8>, BlockFailure> {
-    let (cipher, period_ms) = block_cipher(keys, mode, key, &block.header)?;
-    let plain = footer_plaintext(block.chunks.iter().map(|c| c.seq));
+    let (cipher, period_ms) = block_cipher(keys, mode, key, header)?;
+    let plain = footer_plaintext(seqs.iter().copied());
     let place = Place {
         thing: &key.thing,
         period_start_ms: key.period_start_ms,

@@ -102,7 +102,11 @@ impl Inner {
         let things = if q.things.is_empty() {
             read.things()?
         } else {
-            q.things.clone()
+            // A device named twice is read once.
+            let mut things = q.things.clone();
+            things.sort();
+            things.dedup();
+            things
         };
         let order = match q.order {
             Order::OldestFirst => BlockOrder::Ascending,

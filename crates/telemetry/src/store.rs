@@ -17,6 +17,9 @@ use crate::error::TelemetryError;
 use crate::format::Mode;
 use crate::keys::TelemetryKeys;
 
+/// Blocks sealed per commit when opening after a crash.
+const RECOVERY_BATCH: usize = 256;
+
 /// How telemetry is cut into blocks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TelemetryOptions {
@@ -168,11 +171,12 @@ impl Inner {
             Some(_) => {}
         }
         let mut ops = Vec::new();
-        for (key, block) in read.unsealed_blocks()? {
-            match recovery_footer(self.keys.as_ref(), self.mode, &key, &block) {
+        let mut sealed = 0usize;
+        read.for_each_unsealed(|key, header, seqs| {
+            match recovery_footer(self.keys.as_ref(), self.mode, &key, header, seqs) {
                 Ok(footer) => ops.push(Op::SealTelemetryBlock {
                     // A block never holds 2^32 chunks: its limits stop it first.
-                    chunks: block.chunks.len() as u32,
+                    chunks: seqs.len() as u32,
                     key,
                     footer,
                 }),
@@ -183,10 +187,20 @@ impl Inner {
                     tracing::warn!(?key, problem = ?e, "cannot seal a block left unsealed; queries report it");
                 }
             }
-        }
+            // Bounded batches: after a crash with many devices this is
+            // many blocks.
+            if ops.len() >= RECOVERY_BATCH {
+                sealed += ops.len();
+                self.store.commit_blocking(std::mem::take(&mut ops))?;
+            }
+            Ok::<_, TelemetryError>(())
+        })?;
+        sealed += ops.len();
         if !ops.is_empty() {
-            tracing::info!(blocks = ops.len(), "sealing telemetry blocks left unsealed");
             self.store.commit_blocking(ops)?;
+        }
+        if sealed > 0 {
+            tracing::info!(blocks = sealed, "sealed telemetry blocks left unsealed");
         }
         Ok(())
     }

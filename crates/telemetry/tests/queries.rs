@@ -157,7 +157,7 @@ async fn queries_merge_devices() {
         .await
         .unwrap();
     let q = Query {
-        things: vec!["a".into(), "b".into()],
+        things: vec!["b".into(), "a".into(), "b".into()],
         ..Query::all_things()
     };
     let r = f.telemetry.query(q.clone()).await.unwrap();
