@@ -21,7 +21,8 @@ pub struct TelemetryRecord {
     pub thing: String,
     /// Unix ms.
     pub timestamp_ms: u64,
-    /// Metric name and finite value, in the order the rule produced them.
+    /// Metric name and finite value: in the order the action lists them,
+    /// or by name when it lists none.
     pub metrics: Vec<(String, f64)>,
     /// The rule's output, when the action keeps it.
     #[serde(

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod https;
+
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
@@ -161,6 +163,16 @@ impl Client {
         loop {
             if let Incoming::Publish(p) = self.next_incoming().await? {
                 return Ok(p);
+            }
+        }
+    }
+
+    /// The JSON payload of the next message on `topic`, skipping others.
+    pub async fn next_json_on(&mut self, topic: &str) -> anyhow::Result<serde_json::Value> {
+        loop {
+            let p = self.next_publish().await?;
+            if p.topic == topic {
+                return Ok(serde_json::from_slice(&p.payload)?);
             }
         }
     }
