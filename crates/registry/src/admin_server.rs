@@ -5,7 +5,11 @@
 //! Only peers running as the server's user (or root) are served; the
 //! kernel reports the peer's uid (`SO_PEERCRED`), so this does not depend
 //! on file permissions alone. Each request runs on the blocking pool.
+//!
+//! Other subsystems (the rules engine) serve their requests on the same
+//! socket as [`AdminService`]s, reached with [`AdminRequest::Service`].
 
+use std::collections::HashMap;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -51,12 +55,35 @@ pub fn current_uid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
+/// Another subsystem's requests on the admin socket, in its own JSON.
+pub trait AdminService: Send + Sync + 'static {
+    /// Answers one request on behalf of `actor`; runs on the blocking
+    /// pool. `Err` reaches the client as [`AdminResponse::Error`].
+    fn execute(
+        &self,
+        actor: &Actor,
+        request: serde_json::Value,
+    ) -> Result<serde_json::Value, Problem>;
+}
+
+type Services = Arc<HashMap<String, Arc<dyn AdminService>>>;
+
 /// A bound admin socket, ready to [`serve`](Self::serve).
-#[derive(Debug)]
 pub struct AdminServer {
     listener: UnixListener,
     path: PathBuf,
     access: PeerAccess,
+    services: HashMap<String, Arc<dyn AdminService>>,
+}
+
+impl std::fmt::Debug for AdminServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminServer")
+            .field("path", &self.path)
+            .field("access", &self.access)
+            .field("services", &self.services.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl AdminServer {
@@ -97,6 +124,7 @@ impl AdminServer {
             listener,
             path: path.to_path_buf(),
             access: PeerAccess::current_user(),
+            services: HashMap::new(),
         })
     }
 
@@ -107,25 +135,34 @@ impl AdminServer {
         self
     }
 
+    /// Serves `service`'s requests ([`AdminRequest::Service`] naming
+    /// `name`) on this socket too.
+    pub fn with_service(mut self, name: &str, service: Arc<dyn AdminService>) -> AdminServer {
+        self.services.insert(name.to_owned(), service);
+        self
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
 
     /// Answers requests until `shutdown`, then removes the socket file.
-    pub async fn serve(self, registry: Arc<Registry>, shutdown: CancellationToken) {
+    pub async fn serve(mut self, registry: Arc<Registry>, shutdown: CancellationToken) {
         tracing::info!(path = %self.path.display(), "admin endpoint listening");
+        let services: Services = Arc::new(std::mem::take(&mut self.services));
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 accepted = self.listener.accept() => match accepted {
                     Ok((stream, _)) => {
                         let registry = Arc::clone(&registry);
+                        let services = Arc::clone(&services);
                         let shutdown = shutdown.clone();
                         let access = self.access;
                         tokio::spawn(async move {
                             tokio::select! {
                                 _ = shutdown.cancelled() => {}
-                                r = connection(stream, registry, access) => if let Err(e) = r {
+                                r = connection(stream, registry, services, access) => if let Err(e) = r {
                                     tracing::debug!(error = %e, "admin connection ended");
                                 },
                             }
@@ -157,6 +194,7 @@ async fn send(
 async fn connection(
     stream: UnixStream,
     registry: Arc<Registry>,
+    services: Services,
     access: PeerAccess,
 ) -> std::io::Result<()> {
     let uid = stream.peer_cred()?.uid();
@@ -194,6 +232,19 @@ async fn connection(
         }
         let response = match serde_json::from_slice::<AdminRequest>(&line) {
             Err(e) => AdminResponse::Error(Problem::new("bad_request", e.to_string())),
+            Ok(AdminRequest::Service { service, request })
+                if let Some(handler) = services.get(&service).cloned() =>
+            {
+                let actor = actor.clone();
+                tokio::task::spawn_blocking(move || match handler.execute(&actor, request) {
+                    Ok(answer) => AdminResponse::Service(answer),
+                    Err(problem) => AdminResponse::Error(problem),
+                })
+                .await
+                .unwrap_or_else(|e| {
+                    AdminResponse::Error(Problem::new("internal", format!("request failed: {e}")))
+                })
+            }
             Ok(request) => {
                 let registry = Arc::clone(&registry);
                 let actor = actor.clone();

@@ -169,6 +169,13 @@ impl Registry {
                 &template,
                 validity_secs.map(Duration::from_secs),
             )?),
+            // Served by the admin socket's other services, never here.
+            R::Service { service, .. } => {
+                return Err(RegistryError::NotFound {
+                    kind: "admin service",
+                    name: service,
+                });
+            }
         })
     }
 }

@@ -44,7 +44,7 @@ mod tokens;
 
 pub use admin_client::{AdminClient, AdminError};
 pub use admin_server::{
-    ADMIN_SOCKET_FILE, AdminServer, MAX_REQUEST_BYTES, PeerAccess, current_uid,
+    ADMIN_SOCKET_FILE, AdminServer, AdminService, MAX_REQUEST_BYTES, PeerAccess, current_uid,
 };
 pub use certificates::{Certificate, IssuedCertificate};
 pub use civitas_store::{CertificateStatus, PolicyTarget};

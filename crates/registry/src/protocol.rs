@@ -181,6 +181,13 @@ pub enum AdminRequest {
         #[serde(default)]
         validity_secs: Option<u64>,
     },
+    /// A request for another subsystem served on the same socket (the
+    /// rules engine is `service = "rules"`), in that subsystem's own JSON;
+    /// answered with [`AdminResponse::Service`] or an error.
+    Service {
+        service: String,
+        request: serde_json::Value,
+    },
 }
 
 /// A failure, problem-style: a stable `code` (see
@@ -242,5 +249,7 @@ pub enum AdminResponse {
     Template(ProvisioningTemplate),
     Templates(Vec<ProvisioningTemplate>),
     Claim(Claim),
+    /// A subsystem's own JSON answer to a [`AdminRequest::Service`].
+    Service(serde_json::Value),
     Error(Problem),
 }

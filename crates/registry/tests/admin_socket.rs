@@ -161,3 +161,54 @@ async fn live_sockets_are_kept_and_stale_ones_replaced() {
     assert!(AdminServer::bind(&other).is_err());
     assert_eq!(std::fs::read(&other).unwrap(), b"x");
 }
+
+/// Echoes its request, or refuses one that asks to be refused.
+struct Echo;
+
+impl civitas_registry::AdminService for Echo {
+    fn execute(
+        &self,
+        actor: &civitas_registry::Actor,
+        request: serde_json::Value,
+    ) -> Result<serde_json::Value, civitas_registry::Problem> {
+        if request["refuse"] == true {
+            return Err(civitas_registry::Problem::new("invalid", "refused"));
+        }
+        Ok(
+            serde_json::json!({"echo": request, "actor": format!("{actor:?}").contains("via admin-socket")}),
+        )
+    }
+}
+
+#[tokio::test]
+async fn other_services_answer_their_own_requests() {
+    let f = fixture();
+    let path = f.dir.path().join("admin.sock");
+    let server = AdminServer::bind(&path)
+        .unwrap()
+        .with_service("echo", std::sync::Arc::new(Echo));
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(server.serve(f.registry.clone(), shutdown.clone()));
+
+    let p = path.clone();
+    let answers = blocking(move || {
+        let service = |service: &str, request: serde_json::Value| AdminRequest::Service {
+            service: service.into(),
+            request,
+        };
+        [
+            call(&p, service("echo", serde_json::json!({"op": "list"}))),
+            call(&p, service("echo", serde_json::json!({"refuse": true}))),
+            call(&p, service("nobody", serde_json::json!({}))),
+        ]
+    })
+    .await;
+    assert_eq!(
+        answers[0],
+        AdminResponse::Service(serde_json::json!({"echo": {"op": "list"}, "actor": true}))
+    );
+    assert!(matches!(&answers[1], AdminResponse::Error(p) if p.code == "invalid"));
+    assert!(matches!(&answers[2], AdminResponse::Error(p) if p.code == "not_found"));
+    shutdown.cancel();
+    task.await.unwrap();
+}
