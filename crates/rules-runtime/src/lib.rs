@@ -45,7 +45,9 @@ pub use error::RulesError;
 pub use message::{ErrorDocument, Failure, RuleMessage, new_uuid};
 pub use runtime::{ActionDeps, RulesEngine, RuntimeOptions};
 pub use shadows::{ShadowAccess, ShadowFailure, ShadowMessage};
-pub use sink::{MemorySink, SinkError, SinkFuture, TelemetryRecord, TelemetrySink};
+pub use sink::{
+    MemorySink, SinkError, SinkFuture, TelemetryRecord, TelemetrySink, TelemetryStoreSink,
+};
 pub use template::{Template, TemplateError};
 
 const _: () = {

@@ -1,16 +1,17 @@
 //! Where the `store` action puts readings: a [`TelemetrySink`].
 //!
-//! The sealed telemetry store (crate civitas-telemetry) takes one reading
-//! per metric — `NewReading { thing, metric, timestamp_ms, value, raw }` —
-//! and makes it durable before it returns. Its adapter turns a
-//! [`TelemetryRecord`] into one reading per entry of `metrics`, each with
-//! `raw` attached when present, and implements this trait; until it is
-//! wired, [`MemorySink`] keeps records in memory (tests, `rule test`).
+//! [`TelemetryStoreSink`] is the sealed telemetry store (crate
+//! civitas-telemetry): a [`TelemetryRecord`] becomes one reading per
+//! metric, appended as one batch that is durable when the action
+//! succeeds; the raw output, when kept, goes with the first reading only
+//! (it is the same message for all of them). [`MemorySink`] keeps records
+//! in memory, for tests.
 
 use std::future::Future;
 use std::pin::Pin;
 
 use bytes::Bytes;
+use civitas_telemetry::{NewReading, TelemetryStore};
 use parking_lot::Mutex;
 use serde::Serialize;
 
@@ -67,5 +68,73 @@ impl TelemetrySink for MemorySink {
     fn store(&self, record: TelemetryRecord) -> SinkFuture<'_> {
         self.records.lock().push(record);
         Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+/// The sealed telemetry store as a sink.
+#[derive(Clone)]
+pub struct TelemetryStoreSink(pub TelemetryStore);
+
+impl std::fmt::Debug for TelemetryStoreSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TelemetryStoreSink")
+    }
+}
+
+impl TelemetryRecord {
+    /// The telemetry store's readings for this record.
+    pub fn into_readings(self) -> Vec<NewReading> {
+        let mut raw = self.raw;
+        let thing = self.thing;
+        let at = self.timestamp_ms;
+        self.metrics
+            .into_iter()
+            .map(|(metric, value)| {
+                let reading = NewReading::new(thing.clone(), metric, at, value);
+                match raw.take() {
+                    Some(bytes) => reading.with_raw(bytes.to_vec()),
+                    None => reading,
+                }
+            })
+            .collect()
+    }
+}
+
+impl TelemetrySink for TelemetryStoreSink {
+    fn store(&self, record: TelemetryRecord) -> SinkFuture<'_> {
+        Box::pin(async move {
+            self.0
+                .append(record.into_readings())
+                .await
+                .map_err(|e| SinkError(e.to_string()))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_is_one_reading_per_metric_with_the_raw_message_once() {
+        let record = TelemetryRecord {
+            thing: "lamp-1".into(),
+            timestamp_ms: 7,
+            metrics: vec![("lux".into(), 3.0), ("power_w".into(), 180.0)],
+            raw: Some(Bytes::from_static(b"{}")),
+        };
+        let r = record.into_readings();
+        assert_eq!(r.len(), 2);
+        assert_eq!(
+            (
+                r[0].thing.as_str(),
+                r[0].metric.as_str(),
+                r[0].timestamp_ms,
+                r[0].value
+            ),
+            ("lamp-1", "lux", 7, 3.0)
+        );
+        assert_eq!(r[0].raw.as_deref(), Some(&b"{}"[..]));
+        assert_eq!((r[1].metric.as_str(), r[1].raw.as_ref()), ("power_w", None));
     }
 }
