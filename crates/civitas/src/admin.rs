@@ -9,7 +9,8 @@ use std::time::Duration;
 use anyhow::Context;
 use civitas_pki::CertificateAuthority;
 use civitas_registry::{
-    ADMIN_SOCKET_FILE, AdminServer, Registry, RegistrySettings, SystemClock, run_maintenance,
+    ADMIN_SOCKET_FILE, AdminServer, AdminService, Registry, RegistrySettings, SystemClock,
+    run_maintenance,
 };
 use civitas_store::Store;
 use tokio_util::sync::CancellationToken;
@@ -49,13 +50,19 @@ pub fn registry(
 }
 
 /// Binds `DATA_DIR/admin.sock` and serves the server's registry on it,
-/// with periodic maintenance, until `shutdown`.
+/// with periodic maintenance, and the other subsystems' `services`, until
+/// `shutdown`.
 pub fn serve(
     data_dir: &Path,
     registry: &Arc<Registry>,
+    services: Vec<(&str, Arc<dyn AdminService>)>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let server = AdminServer::bind(&data_dir.join(ADMIN_SOCKET_FILE)).context("admin endpoint")?;
+    let mut server =
+        AdminServer::bind(&data_dir.join(ADMIN_SOCKET_FILE)).context("admin endpoint")?;
+    for (name, service) in services {
+        server = server.with_service(name, service);
+    }
     tokio::spawn(server.serve(registry.clone(), shutdown.clone()));
     tokio::spawn(run_maintenance(
         registry.clone(),

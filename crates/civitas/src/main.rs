@@ -6,6 +6,7 @@ mod cli;
 mod config;
 mod password;
 mod registry_wiring;
+mod rules_wiring;
 mod security_wiring;
 mod up;
 
@@ -17,7 +18,11 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 
 #[derive(Parser, Debug)]
-#[command(name = "civitas", version, about = "A secure IoT platform for smart cities")]
+#[command(
+    name = "civitas",
+    version,
+    about = "A secure IoT platform for smart cities"
+)]
 struct Cli {
     /// Configuration file (default: ./civitas.toml when present).
     #[arg(long, global = true, env = "CIVITAS_CONFIG")]
@@ -64,6 +69,9 @@ enum Command {
     Provision(cli::provision::ProvisionArgs),
     /// One-time enrollment tokens.
     Enroll(cli::enroll::EnrollArgs),
+    /// Rules engine rules (AWS IoT topic rules): create, list, get, enable,
+    /// disable, delete, and test against a sample message.
+    Rule(cli::rule::RuleArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -121,6 +129,7 @@ fn run() -> anyhow::Result<()> {
         Command::Ca(args) => cli::ca::run(&config, args),
         Command::Provision(args) => cli::provision::run(&config, args),
         Command::Enroll(args) => cli::enroll::run(&config, args),
+        Command::Rule(args) => cli::rule::run(&config, args),
     }
 }
 

@@ -73,7 +73,17 @@ pub async fn up(config: Config) -> anyhow::Result<()> {
     )?;
 
     let shutdown = CancellationToken::new();
-    crate::admin::serve(&data_dir, &registry, &shutdown)?;
+    let shadows = ShadowService::new(store.clone(), civitas_shadow::SystemClock);
+    let monitor = civitas_monitor::Monitor::new();
+    let rules = crate::rules_wiring::start(&store, &shadows, &monitor)?;
+    let rules_admin: Arc<dyn civitas_registry::AdminService> =
+        Arc::new(crate::rules_wiring::RulesAdmin(rules.clone()));
+    crate::admin::serve(
+        &data_dir,
+        &registry,
+        vec![(civitas_rules_runtime::ADMIN_SERVICE, rules_admin)],
+        &shutdown,
+    )?;
     // Kept for the monitor, which reports the expiring count.
     let _expiry = watch_expiry(&registry, &shutdown);
     let mutual = Arc::new(ReloadingServerConfig::new(mutual_files, &[])?);
@@ -104,7 +114,6 @@ pub async fn up(config: Config) -> anyhow::Result<()> {
             })
         })
         .collect();
-    let shadows = ShadowService::new(store.clone(), civitas_shadow::SystemClock);
     let mut broker = Broker::new(
         config.broker.clone(),
         store,
@@ -118,7 +127,10 @@ pub async fn up(config: Config) -> anyhow::Result<()> {
     .with_authority(Arc::new(RegistryAuthority(registry.clone())))
     .with_security_log(events.clone())
     .with_service(Arc::new(ShadowTopicService::new(shadows.clone())))
-    .with_service(provisioning_service(&registry));
+    .with_service(provisioning_service(&registry))
+    .with_service(rules.basic_ingest())
+    .with_observer(rules.observer());
+    rules.attach_broker(broker.handle());
     if bound.iter().any(|b| b.auth == AuthMode::Password) {
         let path = data_dir.join(FILE_NAME);
         let credentials = Arc::new(Credentials::open(&path).context("password credentials")?);

@@ -12,6 +12,7 @@ pub mod enroll;
 pub mod group;
 pub mod policy;
 pub mod provision;
+pub mod rule;
 pub mod thing_type;
 
 use std::collections::BTreeMap;
