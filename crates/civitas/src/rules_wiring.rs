@@ -9,9 +9,11 @@ use civitas_monitor::Monitor;
 use civitas_registry::{Actor, AdminService, Problem};
 use civitas_rules_runtime::{
     ActionDeps, RuleCatalog, RuleRequest, RuleResponse, RulesEngine, RuntimeOptions, ShadowAccess,
+    TelemetrySink, TelemetryStoreSink,
 };
 use civitas_shadow::ShadowService;
 use civitas_store::Store;
+use civitas_telemetry::TelemetryStore;
 
 /// Loads the rules from `store` and starts the enabled ones. The broker
 /// is attached once it exists (`RulesEngine::attach_broker`).
@@ -19,9 +21,12 @@ pub fn start(
     store: &Store,
     shadows: &ShadowService,
     monitor: &Monitor,
+    telemetry: TelemetryStore,
 ) -> anyhow::Result<RulesEngine> {
     let catalog = RuleCatalog::open(store.clone()).context("loading the rules")?;
-    let engine = RulesEngine::start(catalog, deps(shadows, monitor), RuntimeOptions::default());
+    let mut deps = deps(shadows, monitor);
+    deps.telemetry = Some(Arc::new(TelemetryStoreSink(telemetry)) as Arc<dyn TelemetrySink>);
+    let engine = RulesEngine::start(catalog, deps, RuntimeOptions::default());
     let live = engine.live_rules();
     if !live.is_empty() {
         tracing::info!(rules = ?live, "rules engine started");
@@ -29,8 +34,8 @@ pub fn start(
     Ok(engine)
 }
 
-/// What actions act on. The telemetry store is not attached yet: until it
-/// is, a `store` action fails and goes to its rule's error action.
+/// What actions act on, but the telemetry store (`start` adds it; a rule
+/// test runs without one).
 pub fn deps(shadows: &ShadowService, monitor: &Monitor) -> ActionDeps {
     ActionDeps {
         shadows: Some(Arc::new(shadows.clone()) as Arc<dyn ShadowAccess>),

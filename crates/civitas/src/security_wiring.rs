@@ -6,7 +6,7 @@
 //! 0600 and refused at later starts when anyone else may read it.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::SystemTime;
 
 use anyhow::Context;
@@ -79,11 +79,51 @@ pub fn open_audit_log(data_dir: &Path, ring: &KeyRing) -> anyhow::Result<AuditLo
     Ok(log)
 }
 
-/// The key ring and audit log for a data directory, as `up` uses them.
-pub fn open(data_dir: &Path) -> anyhow::Result<(KeyRing, AuditLog)> {
+/// The key ring of a data directory, shared by everything that uses keys
+/// (the audit log's checkpoint key, per-device telemetry keys).
+#[derive(Debug, Clone)]
+pub struct SharedRing {
+    pub ring: Arc<RwLock<KeyRing>>,
+    /// Where the ring is saved after key changes.
+    pub file: PathBuf,
+}
+
+impl SharedRing {
+    /// Record the ring's administrative key operations (created, rotated,
+    /// destroyed keys) on the audit log.
+    pub fn audit_key_events(&self, events: &AuditEvents) {
+        let drained = self
+            .ring
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain_events();
+        for e in drained {
+            let mut event = Event::new(
+                "system",
+                format!("key.{}", e.action),
+                e.key_id
+                    .map_or_else(|| "root".to_string(), |k| k.to_string()),
+                Outcome::Success,
+            );
+            if let Some(v) = e.version {
+                event = event.detail("version", u64::from(v));
+            }
+            events.append(event);
+        }
+    }
+}
+
+/// The key ring and audit log for a data directory, as `up` and the CLI
+/// use them; key operations so far are already on the log.
+pub fn open(data_dir: &Path) -> anyhow::Result<(SharedRing, AuditLog)> {
     let ring = open_key_ring(data_dir, &[AUDIT_KEY])?;
     let log = open_audit_log(data_dir, &ring)?;
-    Ok((ring, log))
+    let shared = SharedRing {
+        ring: Arc::new(RwLock::new(ring)),
+        file: kms_dir(data_dir).join(civitas_kms::RING_FILE_NAME),
+    };
+    shared.audit_key_events(&AuditEvents(log.sink()));
+    Ok((shared, log))
 }
 
 /// Sends security events to the audit log (and to the process log).
@@ -183,5 +223,13 @@ mod tests {
         drop(ring);
         let (_ring, log) = open(dir.path()).unwrap();
         assert!(log.recovery().is_none());
+        // The first open created the audit key: that is on the record.
+        let created = log.tail(10).unwrap();
+        assert!(
+            created
+                .iter()
+                .any(|r| r.action == "key.create_key" && r.target == "audit"),
+            "{created:?}"
+        );
     }
 }

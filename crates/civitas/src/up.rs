@@ -23,6 +23,7 @@ use crate::registry_wiring::{
     OPERATOR_POLICY, RegistryAuthority, ensure_device, provisioning_service, watch_expiry,
 };
 use crate::security_wiring::AuditEvents;
+use civitas_telemetry::{LocalKeys, TelemetryOptions, TelemetryStore};
 
 /// The identity the quick start uses to watch the city.
 const OPERATOR: &str = "control-center";
@@ -47,7 +48,7 @@ pub async fn up(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("opening {}", data_dir.join("civitas.redb").display()))?;
     let ca_bundle = ca.ca_bundle_path();
     let mutual_files = ca.tls_files(&cert, &key);
-    let (_key_ring, audit) = crate::security_wiring::open(&data_dir)?;
+    let (key_ring, audit) = crate::security_wiring::open(&data_dir)?;
     let events = Arc::new(AuditEvents(audit.sink()));
     let registry = Arc::new(Registry::new(
         store.clone(),
@@ -75,7 +76,33 @@ pub async fn up(config: Config) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let shadows = ShadowService::new(store.clone(), civitas_shadow::SystemClock);
     let monitor = civitas_monitor::Monitor::new();
-    let rules = crate::rules_wiring::start(&store, &shadows, &monitor)?;
+    // Readings the rules store, sealed per device under the device's own key.
+    let telemetry = TelemetryStore::open(
+        store.clone(),
+        Arc::new(LocalKeys::new(
+            key_ring.ring.clone(),
+            Some(key_ring.file.clone()),
+        )),
+        TelemetryOptions::default(),
+    )
+    .await
+    .context("telemetry store")?;
+    telemetry.spawn_sealer(Duration::from_secs(60));
+    {
+        // Device keys are created as devices first report: their creation
+        // goes on the audit record too.
+        let (ring, events, shutdown) = (key_ring.clone(), events.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => ring.audit_key_events(&events),
+                    _ = shutdown.cancelled() => return,
+                }
+            }
+        });
+    }
+    let rules = crate::rules_wiring::start(&store, &shadows, &monitor, telemetry.clone())?;
     let rules_admin: Arc<dyn civitas_registry::AdminService> =
         Arc::new(crate::rules_wiring::RulesAdmin(rules.clone()));
     crate::admin::serve(
