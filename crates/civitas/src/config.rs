@@ -29,6 +29,23 @@ pub struct Config {
     /// The HTTPS device API (publish and shadows without MQTT).
     #[serde(default)]
     pub device_api: DeviceApiConfig,
+    /// The built-in key management service.
+    #[serde(default)]
+    pub kms: KmsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct KmsConfig {
+    /// Master keys (the audit key, each device's telemetry key) get a new
+    /// version after this many days; older versions keep decrypting.
+    pub rotation_days: u32,
+}
+
+impl Default for KmsConfig {
+    fn default() -> Self {
+        KmsConfig { rotation_days: 365 }
+    }
 }
 
 impl Default for Config {
@@ -39,6 +56,7 @@ impl Default for Config {
             tls: TlsConfig::default(),
             broker: BrokerConfig::default(),
             device_api: DeviceApiConfig::default(),
+            kms: KmsConfig::default(),
         }
     }
 }

@@ -113,6 +113,25 @@ impl SharedRing {
     }
 }
 
+impl SharedRing {
+    /// Give every key whose newest version is older than `period` a new
+    /// version, and save the ring. Returns the keys rotated.
+    pub fn rotate_due(&self, period: std::time::Duration) -> anyhow::Result<Vec<String>> {
+        let mut ring = self.ring.write().unwrap_or_else(PoisonError::into_inner);
+        let now = SystemTime::now();
+        let due = ring.rotation_due(now, period);
+        for id in &due {
+            ring.rotate(id, now)
+                .with_context(|| format!("rotating KMS key {id}"))?;
+        }
+        if !due.is_empty() {
+            ring.save(&self.file)
+                .with_context(|| format!("saving {}", self.file.display()))?;
+        }
+        Ok(due.iter().map(ToString::to_string).collect())
+    }
+}
+
 /// The key ring and audit log for a data directory, as `up` and the CLI
 /// use them; key operations so far are already on the log.
 pub fn open(data_dir: &Path) -> anyhow::Result<(SharedRing, AuditLog)> {
@@ -213,6 +232,38 @@ mod tests {
         std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o644)).unwrap();
         let err = format!("{:#}", open_key_ring(dir.path(), &["audit"]).unwrap_err());
         assert!(err.contains("root.key"), "{err}");
+    }
+
+    #[test]
+    fn due_keys_are_rotated_and_the_rotation_is_on_the_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ring, log) = open(dir.path()).unwrap();
+        assert!(
+            ring.rotate_due(std::time::Duration::from_secs(3600))
+                .unwrap()
+                .is_empty()
+        );
+        let rotated = ring.rotate_due(std::time::Duration::ZERO).unwrap();
+        assert_eq!(rotated, vec!["audit".to_string()]);
+        ring.audit_key_events(&AuditEvents(log.sink()));
+        log.close().unwrap();
+        let records = civitas_audit::tail(&civitas_audit::log_path(dir.path()), 20).unwrap();
+        assert!(
+            records
+                .iter()
+                .any(|r| r.action == "key.rotate_key" && r.target == "audit"),
+            "{records:?}"
+        );
+        // The new version survives a restart.
+        drop(ring);
+        let (ring, _log) = open(dir.path()).unwrap();
+        let info = ring
+            .ring
+            .read()
+            .unwrap()
+            .describe(&KeyId::new("audit").unwrap())
+            .unwrap();
+        assert_eq!(info.versions.len(), 2, "{info:?}");
     }
 
     #[test]

@@ -91,14 +91,23 @@ pub async fn up(config: Config) -> anyhow::Result<()> {
     {
         // Device keys are created as devices first report: their creation
         // goes on the audit record too.
+        // Scheduled rotation is checked hourly; a rotation is recorded too.
         let (ring, events, shutdown) = (key_ring.clone(), events.clone(), shutdown.clone());
+        let rotation = Duration::from_secs(u64::from(config.kms.rotation_days) * 86400);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(5));
+            let mut rotation_check = tokio::time::interval(Duration::from_secs(3600));
             loop {
                 tokio::select! {
-                    _ = tick.tick() => ring.audit_key_events(&events),
+                    _ = tick.tick() => {}
+                    _ = rotation_check.tick() => match ring.rotate_due(rotation) {
+                        Ok(keys) if !keys.is_empty() => tracing::info!(?keys, "rotated KMS keys"),
+                        Ok(_) => {}
+                        Err(e) => tracing::error!(error = %format!("{e:#}"), "scheduled key rotation failed"),
+                    },
                     _ = shutdown.cancelled() => return,
                 }
+                ring.audit_key_events(&events);
             }
         });
     }
