@@ -8,6 +8,7 @@ mod password;
 mod registry_wiring;
 mod rules_wiring;
 mod security_wiring;
+mod telemetry_wiring;
 mod up;
 
 use std::path::PathBuf;

@@ -23,7 +23,6 @@ use crate::registry_wiring::{
     OPERATOR_POLICY, RegistryAuthority, ensure_device, provisioning_service, watch_expiry,
 };
 use crate::security_wiring::AuditEvents;
-use civitas_telemetry::{LocalKeys, TelemetryOptions, TelemetryStore};
 
 /// The identity the quick start uses to watch the city.
 const OPERATOR: &str = "control-center";
@@ -77,16 +76,7 @@ pub async fn up(config: Config) -> anyhow::Result<()> {
     let shadows = ShadowService::new(store.clone(), civitas_shadow::SystemClock);
     let monitor = civitas_monitor::Monitor::new();
     // Readings the rules store, sealed per device under the device's own key.
-    let telemetry = TelemetryStore::open(
-        store.clone(),
-        Arc::new(LocalKeys::new(
-            key_ring.ring.clone(),
-            Some(key_ring.file.clone()),
-        )),
-        TelemetryOptions::default(),
-    )
-    .await
-    .context("telemetry store")?;
+    let telemetry = crate::telemetry_wiring::open(store.clone(), &key_ring).await?;
     telemetry.spawn_sealer(Duration::from_secs(60));
     {
         // Device keys are created as devices first report: their creation
@@ -114,10 +104,15 @@ pub async fn up(config: Config) -> anyhow::Result<()> {
     let rules = crate::rules_wiring::start(&store, &shadows, &monitor, telemetry.clone())?;
     let rules_admin: Arc<dyn civitas_registry::AdminService> =
         Arc::new(crate::rules_wiring::RulesAdmin(rules.clone()));
+    let telemetry_admin: Arc<dyn civitas_registry::AdminService> =
+        Arc::new(crate::telemetry_wiring::TelemetryAdmin::new(telemetry));
     crate::admin::serve(
         &data_dir,
         &registry,
-        vec![(civitas_rules_runtime::ADMIN_SERVICE, rules_admin)],
+        vec![
+            (civitas_rules_runtime::ADMIN_SERVICE, rules_admin),
+            (crate::telemetry_wiring::ADMIN_SERVICE, telemetry_admin),
+        ],
         &shutdown,
     )?;
     // Kept for the monitor, which reports the expiring count.

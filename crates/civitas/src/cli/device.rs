@@ -3,15 +3,18 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
 use civitas_registry::{
-    AdminRequest, CertificateStatus, DeviceAdded, DevicePolicy, NewDevice, NewThing,
+    AdminClient, AdminRequest, AdminResponse, CertificateStatus, DeletedThing, DeviceAdded,
+    DevicePolicy, NewDevice, NewThing,
 };
+use civitas_store::{Store, StoreOptions};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use super::{Admin, call, key_values, or_dash, print_fields, print_json, print_table, time};
 use crate::config::Config;
+use crate::telemetry_wiring::{ADMIN_SERVICE, Shredded, TelemetryRequest};
 
 #[derive(Args, Debug)]
 pub struct DeviceArgs {
@@ -220,9 +223,7 @@ pub fn run(config: &Config, args: DeviceArgs) -> anyhow::Result<()> {
         }
         DeviceCommand::Delete { name, shred } => {
             if shred {
-                bail!(
-                    "device delete {name} --shred: shredding needs the KMS-backed telemetry store, which this civitas does not run yet; nothing was deleted (run without --shred to delete the device and revoke its certificates)"
-                );
+                return delete_and_shred(config, &name, json);
             }
             let mut admin = Admin::open(config)?;
             let deleted = (|| {
@@ -236,17 +237,142 @@ pub fn run(config: &Config, args: DeviceArgs) -> anyhow::Result<()> {
             if json {
                 return print_json(&deleted);
             }
-            println!("deleted {name}");
-            for s in &deleted.revoked {
-                println!("revoked {s}");
-            }
-            for p in &deleted.detached_policies {
-                println!("detached policy {p}");
-            }
-            reload_note(config, &deleted.revoked);
+            report_deleted(config, &name, &deleted);
             Ok(())
         }
     }
+}
+
+fn report_deleted(config: &Config, name: &str, deleted: &DeletedThing) {
+    println!("deleted {name}");
+    for s in &deleted.revoked {
+        println!("revoked {s}");
+    }
+    for p in &deleted.detached_policies {
+        println!("detached policy {p}");
+    }
+    reload_note(config, &deleted.revoked);
+}
+
+/// What `device delete --shred` did.
+#[derive(Serialize)]
+struct DeletedAndShredded {
+    /// None when the device had been deleted before.
+    deleted: Option<DeletedThing>,
+    shredded: Shredded,
+}
+
+/// Deletes the device, then crypto-shreds its telemetry: through the
+/// running server's `telemetry` service, or on the store opened here.
+fn delete_and_shred(config: &Config, name: &str, json: bool) -> anyhow::Result<()> {
+    let mut admin = Admin::open(config)?;
+    let request = AdminRequest::DeleteThing {
+        name: name.to_owned(),
+    };
+    let response = match &mut admin {
+        Admin::Remote(client) => client.call(&request)?,
+        Admin::Local {
+            registry, actor, ..
+        } => registry.execute(actor, request),
+    };
+    let deleted = match response {
+        AdminResponse::ThingDeleted(d) => Some(d),
+        // Deleted before, perhaps by a run whose shred failed: the
+        // telemetry may still be there, so the shred is still done.
+        AdminResponse::Error(problem) if problem.code == "not_found" => None,
+        AdminResponse::Error(problem) => bail!(
+            "device delete {name}: {}; nothing was deleted or shredded",
+            problem.message
+        ),
+        other => bail!("unexpected response from civitas: {other:?}"),
+    };
+    if !json {
+        match &deleted {
+            Some(d) => report_deleted(config, name, d),
+            None => println!("{name} is not registered (deleted before); shredding its telemetry"),
+        }
+    }
+    let shredded = match admin {
+        Admin::Remote(mut client) => shred_remote(&mut client, name),
+        local @ Admin::Local { .. } => {
+            // The store and audit log are opened again for the telemetry
+            // store: they take one opener at a time.
+            drop(local);
+            shred_local(config, name)
+        }
+    };
+    let shredded = shredded.map_err(|e| {
+        let done = if deleted.is_some() {
+            "the device was deleted and its certificates revoked"
+        } else {
+            "the device was deleted before"
+        };
+        anyhow!(
+            "device delete {name} --shred: {done}, but its telemetry was NOT shredded: {e:#}\n\
+             Whatever telemetry it has is still readable; run `civitas device delete {name} --shred` again to retry the shred."
+        )
+    })?;
+    if json {
+        return print_json(&DeletedAndShredded { deleted, shredded });
+    }
+    if shredded.key_destroyed {
+        println!(
+            "shredded the telemetry of {name}: its key {} is destroyed, its stored readings can no longer be read",
+            key_name(name)
+        );
+    } else {
+        println!(
+            "{name} has no telemetry key left to destroy (no readings were stored, or they were shredded before): none of its telemetry is readable"
+        );
+    }
+    Ok(())
+}
+
+fn key_name(thing: &str) -> String {
+    civitas_telemetry::device_key_id(thing)
+        .map_or_else(|_| format!("device/{thing}"), |k| k.to_string())
+}
+
+fn shred_remote(client: &mut AdminClient, name: &str) -> anyhow::Result<Shredded> {
+    let request = AdminRequest::Service {
+        service: ADMIN_SERVICE.into(),
+        request: serde_json::to_value(TelemetryRequest::Shred {
+            thing: name.to_owned(),
+        })?,
+    };
+    match client.call(&request)? {
+        AdminResponse::Service(answer) => {
+            serde_json::from_value(answer).context("unreadable answer from the telemetry service")
+        }
+        AdminResponse::Error(problem) => bail!(problem.message),
+        other => bail!("unexpected response from civitas: {other:?}"),
+    }
+}
+
+/// No server: the key ring, audit log, store and telemetry store opened
+/// here, the key's destruction written to the audit log before closing.
+fn shred_local(config: &Config, name: &str) -> anyhow::Result<Shredded> {
+    let data_dir = &config.data_dir;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let (ring, audit) = crate::security_wiring::open(data_dir)?;
+    let db = data_dir.join("civitas.redb");
+    let store = Store::open(&db, StoreOptions::default())
+        .with_context(|| format!("opening {}", db.display()))?;
+    let result = runtime.block_on(async {
+        let telemetry = crate::telemetry_wiring::open(store.clone(), &ring).await?;
+        crate::telemetry_wiring::shred(&telemetry, name).await
+    });
+    // Drained whatever the result: a failed shred may still have changed
+    // the ring.
+    ring.audit_key_events(&crate::security_wiring::AuditEvents(audit.sink()));
+    audit.close().context("closing the audit log")?;
+    store
+        .close()
+        .with_context(|| format!("closing {}", db.display()))?;
+    result
 }
 
 fn set_status(
