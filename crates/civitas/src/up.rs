@@ -101,7 +101,14 @@ pub async fn up(config: Config) -> anyhow::Result<()> {
             }
         });
     }
-    let rules = crate::rules_wiring::start(&store, &shadows, &monitor, telemetry.clone())?;
+    let rules = crate::rules_wiring::start(
+        &store,
+        &shadows,
+        &monitor,
+        telemetry.clone(),
+        registry.clone(),
+        events.clone(),
+    )?;
     let rules_admin: Arc<dyn civitas_registry::AdminService> =
         Arc::new(crate::rules_wiring::RulesAdmin(rules.clone()));
     let telemetry_admin: Arc<dyn civitas_registry::AdminService> =

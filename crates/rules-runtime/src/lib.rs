@@ -11,13 +11,16 @@
 //! - [`actions`]: republish, shadow, store, cloudwatchMetric,
 //!   cloudwatchAlarm and http, with `${…}` [`Template`]s.
 //! - [`ErrorDocument`]: what a rule's error action receives.
+//! - [`signing`]: device signatures, verified before `store` keeps a
+//!   reading ([`DeviceKeys`]).
 //!
 //! Metrics, in the engine's [`Monitor`](civitas_monitor::Monitor), per
 //! rule (`rule` label): `rules_matched_total`, `rules_dropped_total`,
 //! `rules_executed_total`, `rules_evaluation_errors_total`,
 //! `rules_evaluation_seconds`, `rules_queued`; per action (`action` label
 //! `{index}:{type}` or `error:{type}`): `rules_action_success_total`,
-//! `rules_action_failure_total`; and `rules_basic_ingest_unmatched_total`.
+//! `rules_action_failure_total`; `telemetry_signature_failures_total`
+//! (`rule`, `reason`); and `rules_basic_ingest_unmatched_total`.
 //! Alarm `rules.queue_overflow.{rule}` while a rule drops messages.
 //!
 //! [`observer`]: RulesEngine::observer
@@ -33,6 +36,7 @@ mod message;
 mod payload;
 mod runtime;
 mod shadows;
+pub mod signing;
 mod sink;
 mod template;
 mod webhook;
@@ -45,6 +49,7 @@ pub use error::RulesError;
 pub use message::{ErrorDocument, Failure, RuleMessage, new_uuid};
 pub use runtime::{ActionDeps, RulesEngine, RuntimeOptions};
 pub use shadows::{ShadowAccess, ShadowFailure, ShadowMessage};
+pub use signing::{DeviceKeys, DeviceSignature, SignatureRefusal};
 pub use sink::{
     MemorySink, SinkError, SinkFuture, TelemetryRecord, TelemetrySink, TelemetryStoreSink,
 };

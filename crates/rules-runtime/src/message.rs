@@ -7,6 +7,7 @@ use civitas_rules::{Json, Message};
 use serde::Serialize;
 
 use crate::payload;
+use crate::signing::DeviceSignature;
 
 /// One message on its way through the rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +24,9 @@ pub struct RuleMessage {
     pub timestamp_ms: i64,
     /// `traceid()`, and `cloudwatchTraceId` in error documents.
     pub trace_id: String,
+    /// The device's signature over `payload`, checked by the `store`
+    /// action before it keeps readings.
+    pub signature: DeviceSignature,
 }
 
 impl RuleMessage {
@@ -35,12 +39,19 @@ impl RuleMessage {
             principal: None,
             timestamp_ms: now_ms(),
             trace_id: new_uuid(),
+            signature: DeviceSignature::Unsigned,
         }
     }
 
     #[must_use]
     pub fn with_client_id(mut self, client_id: Option<String>) -> RuleMessage {
         self.client_id = client_id;
+        self
+    }
+
+    #[must_use]
+    pub fn with_signature(mut self, signature: DeviceSignature) -> RuleMessage {
+        self.signature = signature;
         self
     }
 

@@ -11,7 +11,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use bytes::Bytes;
-use civitas_telemetry::{NewReading, TelemetryStore};
+use civitas_telemetry::{NewReading, TelemetryStore, VerifiedSignature};
 use parking_lot::Mutex;
 use serde::Serialize;
 
@@ -31,6 +31,24 @@ pub struct TelemetryRecord {
         serialize_with = "crate::payload::serialize_opt"
     )]
     pub raw: Option<Bytes>,
+    /// The device's verified signature over the message: the readings
+    /// are stored verified. Only set once the signature has been checked.
+    #[serde(
+        rename = "verifiedSignature",
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_signature"
+    )]
+    pub signature: Option<VerifiedSignature>,
+}
+
+fn serialize_signature<S: serde::Serializer>(
+    signature: &Option<VerifiedSignature>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match signature {
+        Some(s) => serializer.serialize_some(s.jws()),
+        None => serializer.serialize_none(),
+    }
 }
 
 /// A boxed future, so that sinks can be used as trait objects.
@@ -87,12 +105,16 @@ impl TelemetryRecord {
         let mut raw = self.raw;
         let thing = self.thing;
         let at = self.timestamp_ms;
+        let signature = self.signature;
         self.metrics
             .into_iter()
             .map(|(metric, value)| {
-                let reading = NewReading::new(thing.clone(), metric, at, value);
-                match raw.take() {
-                    Some(bytes) => reading.with_raw(bytes.to_vec()),
+                let mut reading = NewReading::new(thing.clone(), metric, at, value);
+                if let Some(bytes) = raw.take() {
+                    reading = reading.with_raw(bytes.to_vec());
+                }
+                match &signature {
+                    Some(s) => reading.with_signature(s.clone()),
                     None => reading,
                 }
             })
@@ -122,6 +144,7 @@ mod tests {
             timestamp_ms: 7,
             metrics: vec![("lux".into(), 3.0), ("power_w".into(), 180.0)],
             raw: Some(Bytes::from_static(b"{}")),
+            signature: None,
         };
         let r = record.into_readings();
         assert_eq!(r.len(), 2);

@@ -2,12 +2,21 @@
 //! telemetry store.
 //!
 //! `{"store": {"thingName": "${topic(4)}", "metrics": ["power_w"],
-//! "timestamp": "${timestamp()}", "keepRaw": false}}`: each listed
+//! "timestamp": "${timestamp()}", "keepRaw": false,
+//! "signedEnvelope": false}}`: each listed
 //! top-level field of the output that is a number becomes a reading
 //! (without `metrics`, every numeric top-level field does); `timestamp`
 //! (unix ms, a template) defaults to when the message arrived; `keepRaw`
 //! keeps the output's bytes with the readings. An output with no numeric
 //! reading to store is a failure.
+//!
+//! A message the device signed is stored only if its signature verifies
+//! (see [`crate::signing`]); its readings are then marked verified and
+//! `keepRaw` keeps the signed payload itself, so that the signature can
+//! be checked again later. With `signedEnvelope` the rule's messages are
+//! MQTT 3.1.1 envelopes `{"payload": …, "signature": …}`: the rule
+//! evaluates the payload inside, and a message that is not an envelope is
+//! refused.
 
 use bytes::Bytes;
 use civitas_rules::Json;
@@ -26,6 +35,8 @@ struct Params {
     timestamp: Option<String>,
     #[serde(default)]
     keep_raw: bool,
+    #[serde(default)]
+    signed_envelope: bool,
 }
 
 #[derive(Debug)]
@@ -34,6 +45,7 @@ pub struct StoreSpec {
     metrics: Option<Vec<String>>,
     timestamp: Option<Template>,
     keep_raw: bool,
+    signed_envelope: bool,
 }
 
 impl StoreSpec {
@@ -52,7 +64,14 @@ impl StoreSpec {
             metrics: p.metrics,
             timestamp: template_opt(path, "timestamp", &p.timestamp)?,
             keep_raw: p.keep_raw,
+            signed_envelope: p.signed_envelope,
         })
+    }
+
+    /// True if the rule's messages are MQTT 3.1.1 signature envelopes,
+    /// opened before the rule evaluates them.
+    pub fn signed_envelope(&self) -> bool {
+        self.signed_envelope
     }
 
     pub(super) fn prepare(&self, p: &Prepare<'_>) -> Result<TelemetryRecord, ActionError> {
@@ -93,6 +112,7 @@ impl StoreSpec {
             timestamp_ms,
             metrics,
             raw: self.keep_raw.then(|| Bytes::from(p.output.to_bytes())),
+            signature: None,
         })
     }
 }

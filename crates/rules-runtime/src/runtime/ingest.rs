@@ -10,6 +10,7 @@ use civitas_store::StoredMessage;
 
 use super::Inner;
 use crate::message::{RuleMessage, new_uuid, now_ms};
+use crate::signing::DeviceSignature;
 
 /// The Basic Ingest prefix: `$aws/rules/{rule}/…`.
 pub(crate) const BASIC_INGEST: &str = "$aws/rules/";
@@ -52,6 +53,9 @@ impl MessageObserver for Observer {
                     principal: None,
                     timestamp_ms: i64::try_from(message.received_at_ms).unwrap_or(i64::MAX),
                     trace_id: new_uuid(),
+                    signature: DeviceSignature::from_user_properties(
+                        &message.properties.user_properties,
+                    ),
                 })
             });
             rule.offer(m);
@@ -109,6 +113,8 @@ impl TopicService for BasicIngest {
             principal: Some(request.principal),
             timestamp_ms: now_ms(),
             trace_id: new_uuid(),
+            // Topic services are not handed the PUBLISH properties.
+            signature: DeviceSignature::Unsigned,
         };
         if !engine.ingest(&name, message) {
             tracing::debug!(rule = %name, "basic ingest for no enabled rule; dropped");

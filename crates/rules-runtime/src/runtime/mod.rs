@@ -42,6 +42,7 @@ use crate::document::RuleDocument;
 use crate::error::RulesError;
 use crate::message::RuleMessage;
 use crate::shadows::ShadowAccess;
+use crate::signing::DeviceKeys;
 use crate::sink::TelemetrySink;
 
 pub(crate) use evaluate::{Evaluation, evaluate, prepare_error_action};
@@ -59,6 +60,10 @@ pub struct ActionDeps {
     pub shadows: Option<Arc<dyn ShadowAccess>>,
     /// For the `store` action.
     pub telemetry: Option<Arc<dyn TelemetrySink>>,
+    /// What device signatures are verified against before the `store`
+    /// action keeps a signed reading; without it a signed reading is
+    /// refused (it cannot be verified), an unsigned one stored as usual.
+    pub device_keys: Option<Arc<dyn DeviceKeys>>,
     /// Metrics and alarms: the engine's own, and the `cloudwatchMetric`
     /// and `cloudwatchAlarm` actions'.
     pub monitor: Monitor,

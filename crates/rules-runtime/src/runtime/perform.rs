@@ -37,6 +37,14 @@ enum Performed {
 impl RuleRuntime {
     pub(crate) async fn process(self: &Arc<Self>, message: Arc<RuleMessage>) {
         let started = Instant::now();
+        let message = match crate::signing::open_if_enveloped(&self.deps, &self.rule, &message) {
+            Ok(None) => message,
+            Ok(Some(opened)) => Arc::new(opened),
+            Err(failure) => {
+                self.report(&message, vec![failure]).await;
+                return;
+            }
+        };
         let evaluation = if self.reads_shadows {
             let rt = self.clone();
             let m = message.clone();
@@ -153,10 +161,15 @@ impl RuleRuntime {
             Invocation::Shadow(call) => self.update_shadow(call).await,
             Invocation::Store(record) => match &self.deps.telemetry {
                 None => Performed::Failed("no telemetry store is configured".into()),
-                Some(sink) => match sink.store(record).await {
-                    Ok(()) => Performed::Done,
-                    Err(e) => failed(&e),
-                },
+                Some(sink) => {
+                    match crate::signing::check(&self.deps, &self.rule.name, message, record) {
+                        Err(e) => Performed::Failed(e),
+                        Ok(record) => match sink.store(record).await {
+                            Ok(()) => Performed::Done,
+                            Err(e) => failed(&e),
+                        },
+                    }
+                }
             },
             Invocation::Metric(call) => {
                 let mut labels = vec![("namespace", call.namespace.as_str())];
