@@ -3,6 +3,7 @@
 mod admin;
 mod audit_cmd;
 mod cli;
+mod command_audit;
 mod config;
 mod password;
 mod registry_wiring;

@@ -150,7 +150,7 @@ pub fn open(data_dir: &Path) -> anyhow::Result<(SharedRing, AuditLog)> {
 pub struct AuditEvents(pub AuditSink);
 
 impl AuditEvents {
-    fn append(&self, event: Event) {
+    pub(crate) fn append(&self, event: Event) {
         if let Err(e) = self.0.append_nowait(event) {
             tracing::error!(error = %e, "a security event could not be written to the audit log");
         }

@@ -167,7 +167,10 @@ pub async fn up(config: Config) -> anyhow::Result<()> {
     .with_service(Arc::new(ShadowTopicService::new(shadows.clone())))
     .with_service(provisioning_service(&registry))
     .with_service(rules.basic_ingest())
-    .with_observer(rules.observer());
+    .with_observer(rules.observer())
+    .with_observer(Arc::new(crate::command_audit::CommandAudit(
+        (*events).clone(),
+    )));
     rules.attach_broker(broker.handle());
     if bound.iter().any(|b| b.auth == AuthMode::Password) {
         let path = data_dir.join(FILE_NAME);

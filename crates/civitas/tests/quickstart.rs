@@ -83,6 +83,15 @@ fn first_run_creates_the_pki_and_prints_working_commands() -> anyhow::Result<()>
         r#"city/centre/things/streetlight-001/telemetry {"power_w":42}"#
     );
 
+    // The control center switches the light on: a command, which goes on
+    // the audit record.
+    let command = sub.replacen("mosquitto_sub", "mosquitto_pub", 1).replace(
+        "-t 'city/#' -v",
+        "-q 1 -t city/centre/things/streetlight-001/cmd/power -m on",
+    );
+    let status = Command::new("sh").args(["-c", &command]).status()?;
+    assert!(status.success(), "{command}");
+
     // A second start reuses what the first created.
     let status = civitas.terminate()?;
     assert!(status.success(), "civitas exited with {status}");
@@ -109,6 +118,10 @@ fn first_run_creates_the_pki_and_prints_working_commands() -> anyhow::Result<()>
     assert!(connects.contains("device:control-center"), "{connects}");
     let registered = audit(&["query", "--action", "registry.*", "--json"])?;
     assert!(String::from_utf8_lossy(&registered.stdout).contains("streetlight-001"));
+    let commands = audit(&["query", "--action", "command.send", "--json"])?;
+    let commands = String::from_utf8_lossy(&commands.stdout);
+    assert!(commands.contains("device:control-center"), "{commands}");
+    assert!(commands.contains("thing:streetlight-001"), "{commands}");
     let again = Civitas::start(&data)?;
     assert!(!again.stdout.join("\n").contains("First run"));
     Ok(())
