@@ -6,15 +6,17 @@
 //! due, writes the whole batch with one `write` on the O_APPEND file and
 //! one fsync, and only then answers the callers. While one fsync runs the
 //! next batch accumulates, so the number of fsyncs follows the disk's
-//! speed rather than the number of callers.
+//! speed rather than the number of callers; and a batch that follows the
+//! previous one within the commit window waits for the window to close,
+//! so a burst costs at most one fsync per window.
 
 use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
-use std::time::Duration;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
@@ -98,6 +100,9 @@ pub(crate) struct Writer {
     pub(crate) checkpoint_every: u64,
     pub(crate) checkpoint_interval: Duration,
     pub(crate) max_batch: usize,
+    pub(crate) commit_window: Duration,
+    /// When the last batch was written, for the commit window.
+    pub(crate) last_write: Option<Instant>,
     pub(crate) head: Head,
     pub(crate) counters: Arc<Counters>,
     /// Set once a write or fsync failed beyond repair.
@@ -125,15 +130,32 @@ impl Writer {
                 return;
             };
             let mut batch = vec![first];
+            // Within the commit window of the previous write, wait for it
+            // to close; after a quiet spell, take only what is queued.
+            let window_closes = self.last_write.map(|t| t + self.commit_window);
             while batch.len() < self.max_batch
                 && !matches!(batch.last(), Some(Request::Close { .. }))
             {
                 match self.rx.try_recv() {
                     Ok(r) => batch.push(r),
-                    Err(_) => break,
+                    Err(TryRecvError::Disconnected) => break,
+                    Err(TryRecvError::Empty) => {
+                        let now = Instant::now();
+                        match window_closes {
+                            Some(closes) if closes > now => {
+                                match self.rx.recv_timeout(closes - now) {
+                                    Ok(r) => batch.push(r),
+                                    Err(_) => break,
+                                }
+                            }
+                            _ => break,
+                        }
+                    }
                 }
             }
-            if self.process(batch, false) {
+            let stop = self.process(batch, false);
+            self.last_write = Some(Instant::now());
+            if stop {
                 return;
             }
         }

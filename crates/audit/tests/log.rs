@@ -409,3 +409,32 @@ fn the_signing_key_is_sealed_by_the_kms() {
     ));
     let _: Arc<dyn civitas_audit::CheckpointSigner> = Arc::new(loaded);
 }
+
+#[tokio::test]
+async fn a_burst_within_the_commit_window_shares_one_fsync() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = log_path(dir.path());
+    let options = AuditOptions {
+        // Long enough that the burst below surely falls inside it.
+        commit_window: Duration::from_secs(2),
+        ..AuditOptions::default()
+    };
+    let log = AuditLog::open(&path, signer(), ManualClock::new(), options).unwrap();
+    // After a quiet spell a request is written at once: it does not wait
+    // for a window.
+    let started = Instant::now();
+    log.append(event(0)).await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(log.stats().batches, 1);
+    // A burst right after it waits for the window and goes in one batch.
+    let waits: Vec<_> = (1..=40).map(|i| log.append(event(i))).collect();
+    for wait in waits {
+        wait.await.unwrap();
+    }
+    let stats = log.stats();
+    assert_eq!(stats.records, 41);
+    assert_eq!(stats.batches, 2, "the burst shares one write and fsync");
+    log.close().unwrap();
+    let report = verify(&path, None).unwrap();
+    assert!(report.is_ok(), "{report}");
+}

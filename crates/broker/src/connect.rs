@@ -4,12 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
 use civitas_mqtt::{
     ConnAck, ConnAckProperties, Connect, DecodeError, Packet, Protocol, ReasonCode, decode,
 };
 use civitas_store::{Op, OutboundState, SessionRecord, StoredSubscription};
-use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::time::Instant;
 
 use crate::authority::{PolicyAuthorizer, Refusal};
@@ -25,15 +23,10 @@ use crate::shared::Stats;
 impl Connection {
     /// Read and answer CONNECT, attaching the session. Any error has
     /// already been answered (CONNACK with a reason) when this returns.
-    pub(crate) async fn read_connect<R: AsyncRead + Unpin>(
-        &mut self,
-        reader: &mut R,
-        buf: &mut BytesMut,
-        deadline: Instant,
-    ) -> Result<(), Close> {
+    pub(crate) async fn read_connect(&mut self, deadline: Instant) -> Result<(), Close> {
         let max_packet = self.shared.router.limits.max_packet_size;
         let connect = loop {
-            match decode(buf, None, max_packet) {
+            match decode(&mut self.wire.input, None, max_packet) {
                 Ok(Some(Packet::Connect(c))) => break c,
                 Ok(Some(other)) => {
                     return Err(Close::NetworkLost(format!(
@@ -59,7 +52,7 @@ impl Connection {
                     return Err(Close::NetworkLost(format!("malformed CONNECT: {e}")));
                 }
             }
-            let read = tokio::time::timeout_at(deadline, reader.read_buf(buf)).await;
+            let read = tokio::time::timeout_at(deadline, self.wire.read_some()).await;
             match read {
                 Err(_) => {
                     return Err(Close::NetworkLost(

@@ -1,10 +1,11 @@
-//! One client connection: the read loop, dispatch of each packet, the
-//! keep-alive timer and the hand-off of encoded packets to the writer.
+//! One client connection: the loop that reads, dispatches each packet,
+//! delivers and writes, and the keep-alive timer.
 //!
 //! The connection task owns the protocol state of its network connection
-//! (topic aliases, acknowledgements waiting for the store); the session it
-//! is attached to outlives it. Packets are written by a separate writer
-//! task, which coalesces whatever is ready into one TLS write.
+//! (topic aliases, acknowledgements waiting for the store) and its wire;
+//! the session it is attached to outlives it. Packets are encoded into
+//! the wire's output as they are produced and leave together, one TLS
+//! write for whatever one pass produced.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -12,7 +13,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
 use civitas_mqtt::{
     Disconnect, DisconnectProperties, Packet, Protocol, PubAck, ReasonCode, Will, decode, encode,
     encoded_len,
@@ -20,8 +20,7 @@ use civitas_mqtt::{
 use civitas_pki::PeerIdentity;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -31,6 +30,7 @@ use crate::config::ListenerConfig;
 use crate::password::PasswordCheck;
 use crate::session::SessionRef;
 use crate::shared::{Shared, Stats};
+use crate::wire::{Progress, Transport, Wire};
 
 /// An acknowledgement held back until the store has made the message
 /// durable; resolved in the order the PUBLISHes arrived.
@@ -75,10 +75,9 @@ pub(crate) struct Connection {
     pub wake: Arc<Notify>,
     pub kick: CancellationToken,
     pub detached: CancellationToken,
-    pub out: BytesMut,
+    pub(crate) wire: Wire,
     pub(crate) presence: Option<crate::presence::Presence>,
     pub(crate) service_queue: Option<crate::services::ServiceQueue>,
-    writer: Option<mpsc::Sender<Bytes>>,
 }
 
 impl Connection {
@@ -88,6 +87,7 @@ impl Connection {
         peer: SocketAddr,
         identity: Option<PeerIdentity>,
         passwords: Option<Arc<PasswordCheck>>,
+        wire: Wire,
     ) -> Self {
         let id = shared.connection_id();
         Connection {
@@ -113,63 +113,52 @@ impl Connection {
             wake: Arc::new(Notify::new()),
             kick: CancellationToken::new(),
             detached: CancellationToken::new(),
-            out: BytesMut::with_capacity(4096),
+            wire,
             presence: None,
             service_queue: None,
-            writer: None,
         }
     }
 
-    /// Queue a packet for writing (encoded now, written at the next flush).
+    /// Queue a packet for writing (encoded now, written with whatever
+    /// else this pass produces).
     pub(crate) fn send(&mut self, packet: &Packet) {
-        if let Err(e) = encode(packet, self.protocol, &mut self.out) {
+        if let Err(e) = encode(packet, self.protocol, &mut self.wire.output) {
             tracing::error!(client_id = %self.client_id, packet = packet.name(), error = %e, "cannot encode packet");
         }
     }
 
-    /// Hand what has been encoded to the writer task.
+    /// Write everything queued now, waiting for the client to take it.
     pub(crate) async fn flush(&mut self) -> Result<(), Close> {
-        if self.out.is_empty() {
-            return Ok(());
-        }
-        let chunk = self.out.split().freeze();
-        match &self.writer {
-            Some(w) => w
-                .send(chunk)
-                .await
-                .map_err(|_| Close::NetworkLost("writer closed".into())),
-            None => Ok(()),
-        }
+        self.wire
+            .flush_all()
+            .await
+            .map_err(|e| Close::NetworkLost(format!("write error: {e}")))
     }
 }
 
 /// Serve one accepted (and, where configured, TLS-wrapped) stream until
 /// it closes.
-pub(crate) async fn serve<S>(
-    stream: S,
+///
+/// What this future holds while the connection lasts is what an idle
+/// connection costs, so the phases that run once (CONNECT, the end) are
+/// boxed: their state is on the heap only while they run.
+pub(crate) async fn serve(
+    stream: Box<dyn Transport>,
     shared: Arc<Shared>,
     listener: Arc<ListenerConfig>,
     peer: SocketAddr,
     identity: Option<PeerIdentity>,
     passwords: Option<Arc<PasswordCheck>>,
     connect_deadline: Instant,
-) where
-    S: AsyncRead + AsyncWrite + Send + 'static,
-{
-    let (mut reader, writer) = tokio::io::split(stream);
-    let (tx, rx) = mpsc::channel::<Bytes>(64);
-    let writer_task = tokio::spawn(write_loop(writer, rx));
-    let mut conn = Connection::new(shared.clone(), listener, peer, identity, passwords);
-    conn.writer = Some(tx);
-    let mut buf = BytesMut::with_capacity(4096);
+) {
+    let wire = Wire::new(stream);
+    let mut conn = Connection::new(shared.clone(), listener, peer, identity, passwords, wire);
 
-    let connected = conn
-        .read_connect(&mut reader, &mut buf, connect_deadline)
-        .await;
+    let connected = Box::pin(conn.read_connect(connect_deadline)).await;
     let close = match connected {
         Ok(()) => {
             Stats::inc(&shared.stats.connections_active);
-            let close = conn.run(&mut reader, &mut buf).await;
+            let close = conn.run().await;
             shared
                 .stats
                 .connections_active
@@ -178,12 +167,22 @@ pub(crate) async fn serve<S>(
         }
         Err(close) => close,
     };
+    Box::pin(close_connection(conn, close)).await;
+}
+
+/// The end of a connection: will and session bookkeeping, the last
+/// packets, the shutdown of the stream and, when the broker closed it, a
+/// lingering drain.
+async fn close_connection(mut conn: Connection, close: Close) {
     let server_closed = matches!(close, Close::Server { .. });
     conn.finish(close).await;
-    // Dropping the sender lets the writer flush what is queued and shut
-    // the stream down.
-    conn.writer = None;
-    let _ = tokio::time::timeout(Duration::from_secs(5), writer_task).await;
+    // Whatever is still queued (acknowledgements, the DISCONNECT) goes out
+    // before the stream is shut for writing.
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        let _ = conn.wire.flush_all().await;
+        let _ = conn.wire.shutdown().await;
+    })
+    .await;
     if server_closed {
         // Lingering close: closing a socket that still has unread input
         // makes the kernel send RST, and the client may then never read
@@ -192,8 +191,8 @@ pub(crate) async fn serve<S>(
         // client still sends, briefly, until it closes too.
         let _ = tokio::time::timeout(LINGER, async {
             loop {
-                buf.clear();
-                match reader.read_buf(&mut buf).await {
+                conn.wire.input.clear();
+                match conn.wire.read_some().await {
                     Ok(0) | Err(_) => break,
                     Ok(_) => {}
                 }
@@ -206,34 +205,18 @@ pub(crate) async fn serve<S>(
 /// How long a connection the broker closed keeps draining input.
 const LINGER: Duration = Duration::from_secs(2);
 
-async fn write_loop<W: AsyncWrite + Unpin>(mut w: W, mut rx: mpsc::Receiver<Bytes>) {
-    let mut buf = BytesMut::with_capacity(16 * 1024);
-    while let Some(first) = rx.recv().await {
-        buf.extend_from_slice(&first);
-        while buf.len() < 64 * 1024 {
-            match rx.try_recv() {
-                Ok(more) => buf.extend_from_slice(&more),
-                Err(_) => break,
-            }
-        }
-        if w.write_all(&buf).await.is_err() || w.flush().await.is_err() {
-            return;
-        }
-        buf.clear();
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(2), w.shutdown()).await;
-}
-
 impl Connection {
-    async fn run<R: AsyncRead + Unpin>(&mut self, reader: &mut R, buf: &mut BytesMut) -> Close {
+    async fn run(&mut self) -> Close {
         let max_packet = self.shared.router.limits.max_packet_size;
         let mut last_seen = Instant::now();
         let policies = self.listener.authorization() == Authorization::Policies;
         let mut authz_rx = self.shared.authz_changed.subscribe();
+        let wake = self.wake.clone();
         loop {
-            // Handle every whole packet already buffered.
-            loop {
-                match decode(buf, Some(self.protocol), max_packet) {
+            // Handle every whole packet already buffered, unless the
+            // client is not reading what it is sent.
+            while !self.wire.congested() {
+                match decode(&mut self.wire.input, Some(self.protocol), max_packet) {
                     Ok(Some(packet)) => {
                         last_seen = Instant::now();
                         if let Err(close) = self.handle(packet).await {
@@ -250,24 +233,25 @@ impl Connection {
                     }
                 }
             }
-            if let Err(close) = self.deliver().await {
+            if !self.wire.congested()
+                && let Err(close) = self.deliver()
+            {
                 return close;
             }
-            if let Err(close) = self.flush().await {
-                return close;
-            }
+            self.wire.release_idle();
             let keep_alive_deadline = if self.keep_alive.is_zero() {
                 None
             } else {
                 Some(last_seen + self.keep_alive.mul_f32(1.5))
             };
+            let read = !self.wire.congested();
             tokio::select! {
-                read = reader.read_buf(buf) => match read {
-                    Ok(0) => return Close::NetworkLost("connection closed by peer".into()),
-                    Ok(_) => {}
+                progress = self.wire.progress(read) => match progress {
+                    Ok(Progress::Read(0)) => return Close::NetworkLost("connection closed by peer".into()),
+                    Ok(Progress::Read(_) | Progress::Drained) => {}
                     Err(e) => return Close::NetworkLost(e.to_string()),
                 },
-                _ = self.wake.notified() => {}
+                _ = wake.notified() => {}
                 Some((ack, result)) = self.pending_acks.next(), if !self.pending_acks.is_empty() => {
                     if let Err(e) = result {
                         tracing::error!(client_id = %self.client_id, error = %e, "store commit failed; closing so the client resends");

@@ -28,6 +28,7 @@ mod session;
 mod shared;
 mod subscribe;
 mod websocket;
+mod wire;
 
 use std::sync::Arc;
 

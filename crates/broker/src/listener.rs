@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use civitas_pki::{PeerIdentity, ReloadingServerConfig, peer_identity};
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
@@ -21,6 +20,7 @@ use crate::password::PasswordCheck;
 use crate::security::{self, SecurityOutcome};
 use crate::shared::{Shared, Stats};
 use crate::websocket;
+use crate::wire::Transport;
 
 /// What one listener needs to serve a connection.
 pub(crate) struct Endpoint {
@@ -62,12 +62,16 @@ async fn handle(stream: TcpStream, peer: SocketAddr, endpoint: Arc<Endpoint>, sh
     let config = &endpoint.config;
     let deadline = Instant::now() + Duration::from_secs(shared.router.limits.connect_timeout_secs);
     let Some(tls) = &endpoint.tls else {
-        serve_transport(stream, &endpoint, shared, peer, None, deadline).await;
+        serve_transport(Box::new(stream), &endpoint, shared, peer, None, deadline).await;
         return;
     };
     let acceptor = TlsAcceptor::from(tls.current());
-    let tls_stream = match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
-        Ok(Ok(s)) => s,
+    // The handshake's state and the TLS stream live on the heap: kept
+    // inline, their size would stay reserved in the connection task for
+    // its whole life, idle or not.
+    let accept = Box::pin(acceptor.accept(stream));
+    let tls_stream = match tokio::time::timeout_at(deadline, accept).await {
+        Ok(Ok(s)) => Box::new(s),
         Ok(Err(e)) => {
             Stats::inc(&shared.stats.tls_failures);
             tracing::warn!(%peer, listener = %config.name, error = %e, "TLS handshake refused");
@@ -87,6 +91,19 @@ async fn handle(stream: TcpStream, peer: SocketAddr, endpoint: Arc<Endpoint>, sh
             return;
         }
     };
+    if let Err(e) = verify_resumed(tls, &tls_stream) {
+        Stats::inc(&shared.stats.tls_failures);
+        tracing::warn!(%peer, listener = %config.name, error = %e, "TLS session resumption refused");
+        security::record(
+            &shared,
+            format!("peer:{peer}"),
+            "tls.handshake",
+            format!("listener:{}", config.name),
+            SecurityOutcome::Denied,
+            vec![("error", e.to_string())],
+        );
+        return;
+    }
     let identity = match config.auth {
         AuthMode::Mtls => {
             let (_, conn) = tls_stream.get_ref();
@@ -111,18 +128,30 @@ async fn handle(stream: TcpStream, peer: SocketAddr, endpoint: Arc<Endpoint>, sh
     serve_transport(tls_stream, &endpoint, shared, peer, identity, deadline).await;
 }
 
+/// A resumed TLS session skipped certificate verification: its client
+/// chain is verified again against the current CA bundle and CRL, so a
+/// certificate revoked since its last full handshake is refused here.
+fn verify_resumed(
+    tls: &ReloadingServerConfig,
+    stream: &tokio_rustls::server::TlsStream<TcpStream>,
+) -> Result<(), civitas_pki::PkiError> {
+    let (_, conn) = stream.get_ref();
+    if conn.handshake_kind() != Some(tokio_rustls::rustls::HandshakeKind::Resumed) {
+        return Ok(());
+    }
+    tls.verify_resumed(conn.peer_certificates().unwrap_or(&[]))
+}
+
 /// Serve MQTT on `stream` directly or, on a WebSocket listener, after the
 /// upgrade (still within the connect deadline).
-async fn serve_transport<S>(
-    stream: S,
+async fn serve_transport(
+    stream: Box<dyn Transport>,
     endpoint: &Endpoint,
     shared: Arc<Shared>,
     peer: SocketAddr,
     identity: Option<PeerIdentity>,
     deadline: Instant,
-) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+) {
     let config = endpoint.config.clone();
     let passwords = endpoint.passwords.clone();
     if !config.transport.is_websocket() {
@@ -132,8 +161,20 @@ async fn serve_transport<S>(
     // A message may carry a whole packet plus whatever else the client
     // batched with it.
     let max_message = (shared.router.limits.max_packet_size as usize).saturating_add(64 * 1024);
-    match tokio::time::timeout_at(deadline, websocket::accept(stream, max_message)).await {
-        Ok(Ok(ws)) => serve(ws, shared, config, peer, identity, passwords, deadline).await,
+    let upgrade = Box::pin(websocket::accept(stream, max_message));
+    match tokio::time::timeout_at(deadline, upgrade).await {
+        Ok(Ok(ws)) => {
+            serve(
+                Box::new(ws),
+                shared,
+                config,
+                peer,
+                identity,
+                passwords,
+                deadline,
+            )
+            .await
+        }
         Ok(Err(e)) => {
             Stats::inc(&shared.stats.protocol_errors);
             tracing::warn!(%peer, listener = %config.name, error = %e, "WebSocket upgrade refused");

@@ -8,10 +8,13 @@ use civitas_store::{Op, OutboundState};
 use crate::connection::{Close, Connection};
 use crate::session::{Delivery, InFlight, outbound_record};
 use crate::shared::Stats;
+use crate::wire::HIGH_WATER;
 
 impl Connection {
-    /// Move what the window allows from the session queue onto the wire.
-    pub(crate) async fn deliver(&mut self) -> Result<(), Close> {
+    /// Move what the window allows from the session queue onto the wire,
+    /// up to the wire's high-water mark; the rest waits until the client
+    /// has read what it was sent.
+    pub(crate) fn deliver(&mut self) -> Result<(), Close> {
         let Some(session) = self.session.clone() else {
             return Ok(());
         };
@@ -19,6 +22,8 @@ impl Connection {
         let window = usize::from(self.client_receive_maximum);
         let mut ops = Vec::new();
         let mut ready: Vec<(Delivery, Option<u16>)> = Vec::new();
+        let mut budget = HIGH_WATER.saturating_sub(self.wire.output.len());
+        let mut cut_short = false;
         {
             let mut s = session.lock();
             let persistent = s.is_persistent();
@@ -26,6 +31,12 @@ impl Connection {
                 if front.qos != QoS::AtMostOnce && s.inflight.len() >= window {
                     break;
                 }
+                if budget == 0 {
+                    cut_short = true;
+                    break;
+                }
+                budget = budget
+                    .saturating_sub(front.message.payload.len() + front.message.topic.len() + 16);
                 let Some(d) = s.queue.pop_front() else { break };
                 if d.message.expires_at_ms.is_some_and(|t| t <= now) {
                     if persistent && d.qos != QoS::AtMostOnce {
@@ -74,9 +85,6 @@ impl Connection {
                 Some(p) => {
                     Stats::inc(&self.shared.stats.messages_sent);
                     self.send(&Packet::Publish(p));
-                    if self.out.len() >= 64 * 1024 {
-                        self.flush().await?;
-                    }
                 }
                 None => {
                     // Too large for the client: it can never be delivered,
@@ -90,6 +98,12 @@ impl Connection {
                     }
                 }
             }
+        }
+        if cut_short && !self.wire.congested() {
+            // The estimate stopped short of the mark: come back for more
+            // rather than wait for a write to drain a backlog that is not
+            // there.
+            self.wake.notify_one();
         }
         Ok(())
     }

@@ -171,6 +171,40 @@ async fn broker_keeps_within_the_clients_receive_maximum() -> anyhow::Result<()>
 }
 
 #[tokio::test]
+async fn a_backlog_larger_than_one_write_reaches_a_reader_that_lags() -> anyhow::Result<()> {
+    // Megabytes for a reader that is not reading yet: the socket fills,
+    // the broker stops at its write mark with most of it still queued, and
+    // once the reader reads it must come back for every part of the rest
+    // by itself — nothing new arrives to wake it.
+    // Small messages: the broker's estimate of what fits under its mark
+    // runs out before the mark itself is reached.
+    const MESSAGES: usize = 40_000;
+    let mut options = TestBrokerOptions::with_anonymous();
+    options.config.limits.max_queued_messages = MESSAGES;
+    let broker = TestBroker::start_with(options).await?;
+    let addr = broker.addr_of("anon");
+    let mut sub = RawClient::v5(addr, "archive").await?;
+    sub.subscribe("meters/#", QoS::AtMostOnce).await?;
+
+    let mut publisher = RawClient::v5(addr, "meter-feed").await?;
+    let body = "x".repeat(100);
+    let mut burst = bytes::BytesMut::new();
+    for i in 0..MESSAGES {
+        let payload = format!("{i:05}{body}");
+        let p = publish_packet("meters/7/reading", QoS::AtMostOnce, None, &payload);
+        civitas_mqtt::encode(&Packet::Publish(p), Protocol::V5, &mut burst)?;
+    }
+    publisher.send_bytes(&burst).await?;
+    // A round trip after the burst: the broker has read all of it.
+    publisher.ping().await?;
+    for i in 0..MESSAGES {
+        let got = sub.recv_publish().await?;
+        assert_eq!(&got.payload[..5], format!("{i:05}").as_bytes(), "in order");
+    }
+    Ok(())
+}
+
+#[tokio::test]
 async fn client_over_the_brokers_receive_maximum_is_disconnected() -> anyhow::Result<()> {
     let mut options = TestBrokerOptions::with_anonymous();
     options.config.limits.receive_maximum = 2;

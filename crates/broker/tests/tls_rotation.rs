@@ -76,3 +76,75 @@ async fn rotating_the_server_certificate_keeps_existing_sessions() -> anyhow::Re
     assert_eq!(&p.payload[..], b"still here");
     Ok(())
 }
+
+/// One MQTT 5 CONNECT over a fresh TLS connection made with `config`
+/// (whose session store keeps tickets between calls): how the handshake
+/// went, and the broker's answer — None when it closed without one.
+async fn connect_over_tls(
+    broker: &TestBroker,
+    config: std::sync::Arc<rustls::ClientConfig>,
+    client_id: &str,
+) -> anyhow::Result<(Option<rustls::HandshakeKind>, Option<civitas_mqtt::Packet>)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let tcp = tokio::net::TcpStream::connect(broker.addr()).await?;
+    let mut tls = tokio_rustls::TlsConnector::from(config)
+        .connect(ServerName::try_from("localhost")?, tcp)
+        .await?;
+    let kind = tls.get_ref().1.handshake_kind();
+    let mut out = bytes::BytesMut::new();
+    let connect = common::raw::connect_packet(civitas_mqtt::Protocol::V5, client_id);
+    civitas_mqtt::encode(
+        &civitas_mqtt::Packet::Connect(Box::new(connect)),
+        civitas_mqtt::Protocol::V5,
+        &mut out,
+    )?;
+    tls.write_all(&out).await?;
+    let mut buf = bytes::BytesMut::new();
+    let answer = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Some(p) =
+                civitas_mqtt::decode(&mut buf, Some(civitas_mqtt::Protocol::V5), u32::MAX)?
+            {
+                return anyhow::Ok(Some(p));
+            }
+            match tls.read_buf(&mut buf).await {
+                Ok(0) | Err(_) => return Ok(None),
+                Ok(_) => {}
+            }
+        }
+    })
+    .await??;
+    Ok((kind, answer))
+}
+
+#[tokio::test]
+async fn a_revoked_certificate_cannot_come_back_on_a_session_ticket() -> anyhow::Result<()> {
+    let mut broker = TestBroker::start().await?;
+    let lamp = broker.device("lamp-7")?;
+    // One client configuration throughout: its session store keeps the
+    // tickets the broker hands out.
+    let config = client_config(ClientTls::Device(&lamp))?;
+    let accepted = |answer: &Option<civitas_mqtt::Packet>| matches!(answer, Some(civitas_mqtt::Packet::ConnAck(a)) if a.reason_code == civitas_mqtt::ReasonCode::SUCCESS);
+
+    let (kind, answer) = connect_over_tls(&broker, config.clone(), "lamp-7").await?;
+    assert_eq!(kind, Some(rustls::HandshakeKind::Full));
+    assert!(accepted(&answer), "{answer:?}");
+    // The next connection resumes the TLS session: no certificate
+    // verification, a cheaper handshake.
+    let (kind, answer) = connect_over_tls(&broker, config.clone(), "lamp-7").await?;
+    assert_eq!(kind, Some(rustls::HandshakeKind::Resumed));
+    assert!(accepted(&answer), "{answer:?}");
+
+    broker
+        .pki
+        .ca
+        .revoke(&lamp.serial_hex, time::OffsetDateTime::now_utc())?;
+    assert!(broker.reload_tls()?, "the new CRL was not picked up");
+
+    // The client still holds a ticket and resumes — and the broker,
+    // verifying the resumed chain against the new CRL, closes it.
+    let (kind, answer) = connect_over_tls(&broker, config, "lamp-7").await?;
+    assert_eq!(kind, Some(rustls::HandshakeKind::Resumed));
+    assert_eq!(answer, None, "a revoked certificate got an answer");
+    Ok(())
+}

@@ -77,6 +77,11 @@ pub enum PkiError {
         #[source]
         source: rustls::server::VerifierBuilderError,
     },
+
+    /// A client resumed a TLS session, but its certificate no longer
+    /// passes verification (revoked since, expired, or its CA removed).
+    #[error("resumed TLS session refused: {0}")]
+    ResumedClientRefused(String),
 }
 
 impl PkiError {

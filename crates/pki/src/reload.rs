@@ -4,12 +4,24 @@
 //! connection: new connections get the newest certificate, key, client CA
 //! and CRL, while established ones keep the configuration they started
 //! with. A file that fails to parse never replaces a working configuration.
+//!
+//! Session resumption is on: TLS 1.3 tickets, sealed with keys that
+//! rotate every few hours and that outlive CRL reloads (a new server
+//! certificate or client CA bundle starts a new ticket key, so no ticket
+//! crosses a change of identity or trust). A resumed handshake skips certificate verification, so the
+//! listener hands the resumed client's chain to
+//! [`ReloadingServerConfig::verify_resumed`], which verifies it again with
+//! the current CA bundle and CRL: a device revoked after its last full
+//! handshake cannot come back on an old ticket.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use rustls::ServerConfig;
+use rustls::server::ProducesTickets;
+use rustls::server::danger::ClientCertVerifier;
+use rustls_pki_types::{CertificateDer, UnixTime};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::PkiError;
@@ -19,13 +31,25 @@ use crate::server_tls::{self, Material, TlsFiles};
 pub struct ReloadingServerConfig {
     files: TlsFiles,
     alpn: Vec<Vec<u8>>,
-    current: ArcSwap<ServerConfig>,
+    current: ArcSwap<Active>,
     state: Mutex<ReloadState>,
 }
+
+/// The configuration in use, with the verifier inside it.
+struct Active {
+    config: Arc<ServerConfig>,
+    client_verifier: Option<Arc<dyn ClientCertVerifier>>,
+}
+
+/// Tickets are one per handshake: a device reconnects with one, and every
+/// resumption is handed a fresh one.
+const TICKETS_PER_HANDSHAKE: usize = 1;
 
 struct ReloadState {
     /// What the current configuration was built from.
     loaded: Material,
+    /// Seals session tickets; replaced when the client CA bundle changes.
+    ticketer: Arc<dyn ProducesTickets>,
     /// The last reload failure, so a file that stays broken is logged once
     /// rather than on every poll.
     last_error: Option<String>,
@@ -43,13 +67,15 @@ impl ReloadingServerConfig {
     /// Loads the files once; fails like [`server_tls::server_config`].
     pub fn new(files: TlsFiles, alpn: &[Vec<u8>]) -> Result<Self, PkiError> {
         let loaded = Material::read(&files)?;
-        let config = server_tls::build(&files, &loaded, alpn)?;
+        let ticketer = new_ticketer()?;
+        let active = activate(server_tls::build(&files, &loaded, alpn)?, &ticketer);
         Ok(ReloadingServerConfig {
             files,
             alpn: alpn.to_vec(),
-            current: ArcSwap::from_pointee(config),
+            current: ArcSwap::from_pointee(active),
             state: Mutex::new(ReloadState {
                 loaded,
+                ticketer,
                 last_error: None,
             }),
         })
@@ -57,7 +83,25 @@ impl ReloadingServerConfig {
 
     /// The configuration for a connection being accepted now.
     pub fn current(&self) -> Arc<ServerConfig> {
-        self.current.load_full()
+        self.current.load().config.clone()
+    }
+
+    /// Verifies again, with the current CA bundle and CRL, the chain of a
+    /// client that resumed a TLS session (its end-entity certificate
+    /// first). Resumption skips certificate verification; call this for
+    /// every resumed handshake before trusting the identity.
+    pub fn verify_resumed(&self, chain: &[CertificateDer<'_>]) -> Result<(), PkiError> {
+        let active = self.current.load();
+        let Some(verifier) = &active.client_verifier else {
+            return Ok(());
+        };
+        let (end_entity, intermediates) = chain.split_first().ok_or_else(|| {
+            PkiError::ResumedClientRefused("the session carries no client certificate".into())
+        })?;
+        verifier
+            .verify_client_cert(end_entity, intermediates, UnixTime::now())
+            .map(|_| ())
+            .map_err(|e| PkiError::ResumedClientRefused(e.to_string()))
     }
 
     /// The files this configuration is built from.
@@ -80,16 +124,28 @@ impl ReloadingServerConfig {
             if material == state.loaded {
                 return Ok(None);
             }
-            let config = server_tls::build(&self.files, &material, &self.alpn)?;
-            Ok(Some((material, config)))
+            let built = server_tls::build(&self.files, &material, &self.alpn)?;
+            // A new server certificate or trust bundle starts a new ticket
+            // key: tickets issued before cannot resume. A new CRL keeps
+            // it (resumed chains are verified against the CRL anyway).
+            let ticketer = if material.same_identity_and_trust(&state.loaded) {
+                None
+            } else {
+                Some(new_ticketer()?)
+            };
+            Ok(Some((material, built, ticketer)))
         });
         match attempt {
             Ok(None) => {
                 state.last_error = None;
                 Ok(false)
             }
-            Ok(Some((material, config))) => {
-                self.current.store(Arc::new(config));
+            Ok(Some((material, built, ticketer))) => {
+                if let Some(ticketer) = ticketer {
+                    state.ticketer = ticketer;
+                }
+                self.current
+                    .store(Arc::new(activate(built, &state.ticketer)));
                 state.loaded = material;
                 state.last_error = None;
                 tracing::info!(files = %self.files.describe(), "TLS configuration reloaded");
@@ -124,5 +180,20 @@ impl ReloadingServerConfig {
                 }
             }
         }
+    }
+}
+
+fn new_ticketer() -> Result<Arc<dyn ProducesTickets>, PkiError> {
+    rustls::crypto::aws_lc_rs::Ticketer::new()
+        .map_err(|e| PkiError::Crypto(format!("session ticket key: {e}")))
+}
+
+fn activate(built: server_tls::Built, ticketer: &Arc<dyn ProducesTickets>) -> Active {
+    let mut config = built.config;
+    config.ticketer = ticketer.clone();
+    config.send_tls13_tickets = TICKETS_PER_HANDSHAKE;
+    Active {
+        config: Arc::new(config),
+        client_verifier: built.client_verifier,
     }
 }

@@ -58,6 +58,12 @@ pub(crate) struct Material {
 }
 
 impl Material {
+    /// Whether `other` has the same server certificate, key and client CA
+    /// bundle, i.e. differs at most in its CRL.
+    pub(crate) fn same_identity_and_trust(&self, other: &Material) -> bool {
+        self.cert == other.cert && self.key == other.key && self.client_ca == other.client_ca
+    }
+
     pub(crate) fn read(files: &TlsFiles) -> Result<Self, PkiError> {
         Ok(Material {
             cert: files::read(&files.cert)?,
@@ -71,14 +77,21 @@ impl Material {
 /// Builds a server configuration from `files`, advertising `alpn`.
 pub fn server_config(files: &TlsFiles, alpn: &[Vec<u8>]) -> Result<Arc<ServerConfig>, PkiError> {
     let material = Material::read(files)?;
-    build(files, &material, alpn).map(Arc::new)
+    build(files, &material, alpn).map(|built| Arc::new(built.config))
+}
+
+/// A server configuration and the client-certificate verifier inside it,
+/// kept at hand to verify again the chain of a resumed session.
+pub(crate) struct Built {
+    pub config: ServerConfig,
+    pub client_verifier: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
 }
 
 pub(crate) fn build(
     files: &TlsFiles,
     material: &Material,
     alpn: &[Vec<u8>],
-) -> Result<ServerConfig, PkiError> {
+) -> Result<Built, PkiError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let chain = files::parse_certs(&files.cert, &material.cert)?;
     let key = files::parse_key(&files.key, &material.key)?;
@@ -90,9 +103,11 @@ pub(crate) fn build(
             source,
         })?;
 
+    let mut client_verifier_kept = None;
     let builder = match (&files.client_ca, &material.client_ca) {
         (Some(ca_path), Some(ca_pem)) => {
             let verifier = client_verifier(files, ca_path, ca_pem, material, provider)?;
+            client_verifier_kept = Some(verifier.clone());
             builder.with_client_cert_verifier(verifier)
         }
         _ => {
@@ -113,7 +128,10 @@ pub(crate) fn build(
             source,
         })?;
     config.alpn_protocols = alpn.to_vec();
-    Ok(config)
+    Ok(Built {
+        config,
+        client_verifier: client_verifier_kept,
+    })
 }
 
 fn client_verifier(

@@ -13,6 +13,7 @@ use civitas_pki::{
 use common::{
     DAY, client_with_cert, client_with_cert_versions, client_without_cert, connect, fixture, now,
 };
+use rustls::HandshakeKind;
 use tokio_util::sync::CancellationToken;
 
 #[tokio::test]
@@ -172,7 +173,20 @@ async fn revoked_certificate_is_refused_after_reload_and_earlier_sessions_stay_u
         "unchanged files must not swap"
     );
 
-    let err = connect(reloading.current(), client).await.unwrap_err();
+    // A client holding a ticket from before the revocation resumes its
+    // TLS session — resumption skips certificate verification — and the
+    // check the listener runs on every resumed handshake refuses it.
+    let resumed = connect(reloading.current(), client).await.unwrap();
+    let (_, server_side) = resumed.server.get_ref();
+    assert_eq!(server_side.handshake_kind(), Some(HandshakeKind::Resumed));
+    let err = reloading
+        .verify_resumed(server_side.peer_certificates().unwrap())
+        .unwrap_err();
+    assert!(err.to_string().contains("Revoked"), "{err}");
+
+    // Without a ticket, the handshake itself refuses the certificate.
+    let fresh = client_with_cert(&f.ca, &device, device.key_pem.as_ref().unwrap());
+    let err = connect(reloading.current(), fresh).await.unwrap_err();
     assert!(err.contains("server:") && err.contains("Revoked"), "{err}");
 
     // Another device of the same CA is unaffected.
@@ -270,4 +284,36 @@ fn bundle_roots(ca: &CertificateAuthority) -> rustls::RootCertStore {
         roots.add(cert.unwrap()).unwrap();
     }
     roots
+}
+
+#[tokio::test]
+async fn sessions_resume_with_tickets_and_a_new_trust_bundle_ends_them() {
+    let mut f = fixture();
+    let device = f.ca.issue_device("sensor-1", DAY, now()).unwrap();
+    let reloading = ReloadingServerConfig::new(f.tls_files.clone(), &[]).unwrap();
+    let client = client_with_cert(&f.ca, &device, device.key_pem.as_ref().unwrap());
+    let kind = |s: &common::Session| s.server.get_ref().1.handshake_kind();
+
+    let first = connect(reloading.current(), client.clone()).await.unwrap();
+    assert_eq!(kind(&first), Some(HandshakeKind::Full));
+    let second = connect(reloading.current(), client.clone()).await.unwrap();
+    assert_eq!(kind(&second), Some(HandshakeKind::Resumed));
+    let chain = second.server.get_ref().1.peer_certificates().unwrap();
+    assert_eq!(peer_identity(&chain[0]).unwrap().common_name, "sensor-1");
+    reloading.verify_resumed(chain).unwrap();
+
+    // A reload that changes only the CRL keeps the ticket key.
+    let other = f.ca.issue_device("sensor-2", DAY, now()).unwrap();
+    f.ca.revoke(&other.serial_hex, now()).unwrap();
+    assert!(reloading.reload().unwrap());
+    let third = connect(reloading.current(), client.clone()).await.unwrap();
+    assert_eq!(kind(&third), Some(HandshakeKind::Resumed));
+
+    // A changed client CA bundle starts a new ticket key: the next
+    // handshake is a full one, verified against the new bundle.
+    let bundle = std::fs::read_to_string(f.ca.ca_bundle_path()).unwrap();
+    std::fs::write(f.ca.ca_bundle_path(), format!("{bundle}\n")).unwrap();
+    assert!(reloading.reload().unwrap());
+    let fourth = connect(reloading.current(), client).await.unwrap();
+    assert_eq!(kind(&fourth), Some(HandshakeKind::Full));
 }

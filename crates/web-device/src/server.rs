@@ -113,6 +113,7 @@ impl DeviceApi {
                 stream,
                 peer,
                 acceptor,
+                tls.clone(),
                 api.clone(),
                 shutdown.clone(),
                 permit,
@@ -130,6 +131,7 @@ async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
     acceptor: TlsAcceptor,
+    config: Arc<civitas_pki::ReloadingServerConfig>,
     api: Arc<Api>,
     shutdown: CancellationToken,
     _permit: OwnedSemaphorePermit,
@@ -149,6 +151,14 @@ async fn serve_connection(
             }
         },
     };
+    // A resumed session skipped certificate verification: verify the
+    // chain again against the current CA bundle and CRL.
+    if tls.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
+        && let Err(e) = config.verify_resumed(tls.get_ref().1.peer_certificates().unwrap_or(&[]))
+    {
+        tracing::warn!(%peer, error = %e, "device API TLS session resumption refused");
+        return;
+    }
     let identity = tls
         .get_ref()
         .1
