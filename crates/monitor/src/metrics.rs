@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Histogram upper bounds in seconds, from a microsecond to ten seconds.
 pub const DEFAULT_BUCKETS: &[f64] = &[
@@ -19,7 +19,7 @@ pub const DEFAULT_BUCKETS: &[f64] = &[
 ];
 
 /// What identifies one metric: its name and its labels.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct MetricKey {
     pub name: String,
     pub labels: BTreeMap<String, String>,
@@ -36,7 +36,8 @@ impl MetricKey {
         }
     }
 
-    fn is(&self, name: &str, labels: &[(&str, &str)]) -> bool {
+    /// True if this is `name` with exactly `labels`.
+    pub fn is(&self, name: &str, labels: &[(&str, &str)]) -> bool {
         self.name == name
             && self.labels.len() == labels.len()
             && labels
@@ -148,34 +149,88 @@ impl Histogram {
 
 /// A histogram bucket: how many observations were at most `le` (`None`
 /// is `+Inf`). Counts are cumulative, as Prometheus has them.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Bucket {
     pub le: Option<f64>,
     pub count: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Distribution {
     pub count: u64,
     pub sum: f64,
     pub buckets: Vec<Bucket>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+impl Distribution {
+    /// The value below which a fraction `q` (0 to 1) of the observations
+    /// fall, estimated from the buckets as Prometheus' `histogram_quantile`
+    /// does: linearly within the bucket the rank falls in, the first
+    /// bucket starting at zero. A rank in the `+Inf` bucket yields the
+    /// largest finite bound (all that is known: the value is above it).
+    /// `None` without observations or for `q` outside 0..=1.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        let total = self.buckets.last()?.count;
+        if total == 0 || !(0.0..=1.0).contains(&q) {
+            return None;
+        }
+        let rank = q * total as f64;
+        let (mut lower, mut below) = (0.0, 0u64);
+        for b in &self.buckets {
+            let Some(upper) = b.le else {
+                return Some(lower);
+            };
+            if b.count as f64 >= rank && b.count > below {
+                let within = (rank - below as f64) / (b.count - below) as f64;
+                return Some(lower + (upper - lower) * within.clamp(0.0, 1.0));
+            }
+            (lower, below) = (upper, b.count);
+        }
+        Some(lower)
+    }
+
+    /// The observations made after `earlier` was taken, for a snapshot
+    /// of the same histogram taken later: counts and sum subtracted
+    /// bucket by bucket. `None` when the buckets differ (not the same
+    /// histogram) or `earlier` has more observations (not earlier).
+    pub fn since(&self, earlier: &Distribution) -> Option<Distribution> {
+        if self.buckets.len() != earlier.buckets.len() || earlier.count > self.count {
+            return None;
+        }
+        let buckets = self
+            .buckets
+            .iter()
+            .zip(&earlier.buckets)
+            .map(|(now, then)| {
+                (now.le == then.le && then.count <= now.count).then(|| Bucket {
+                    le: now.le,
+                    count: now.count - then.count,
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(Distribution {
+            count: self.count - earlier.count,
+            sum: self.sum - earlier.sum,
+            buckets,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CounterSample {
     #[serde(flatten)]
     pub key: MetricKey,
     pub value: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GaugeSample {
     #[serde(flatten)]
     pub key: MetricKey,
     pub value: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistogramSample {
     #[serde(flatten)]
     pub key: MetricKey,
@@ -184,7 +239,7 @@ pub struct HistogramSample {
 }
 
 /// Every metric at one moment, ordered by key within each kind.
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct MetricsSnapshot {
     pub counters: Vec<CounterSample>,
     pub gauges: Vec<GaugeSample>,
@@ -335,6 +390,66 @@ mod tests {
                 Bucket { le: None, count: 5 },
             ]
         );
+    }
+
+    #[test]
+    fn quantiles_interpolate_within_buckets() {
+        let r = Registry::default();
+        let h = r.histogram(MetricKey::new("h", &[]), &[1.0, 2.0, 4.0]);
+        assert_eq!(h.distribution().quantile(0.5), None);
+        // 10 in (0, 1], 10 in (1, 2], 20 in (2, 4].
+        for _ in 0..10 {
+            h.observe(0.5);
+            h.observe(1.5);
+            h.observe(3.0);
+            h.observe(3.5);
+        }
+        let d = h.distribution();
+        assert_eq!(d.quantile(0.0), Some(0.0));
+        assert_eq!(d.quantile(0.125), Some(0.5));
+        assert_eq!(d.quantile(0.25), Some(1.0));
+        assert_eq!(d.quantile(0.375), Some(1.5));
+        assert_eq!(d.quantile(0.75), Some(3.0));
+        assert_eq!(d.quantile(1.0), Some(4.0));
+        assert_eq!(d.quantile(1.5), None);
+        // Beyond the last bound only the bound is known.
+        h.observe(100.0);
+        assert_eq!(h.distribution().quantile(1.0), Some(4.0));
+    }
+
+    #[test]
+    fn a_distribution_since_an_earlier_snapshot_counts_what_came_after() {
+        let r = Registry::default();
+        let h = r.histogram(MetricKey::new("h", &[]), &[1.0, 2.0]);
+        h.observe(0.5);
+        h.observe(5.0);
+        let earlier = h.distribution();
+        h.observe(1.5);
+        h.observe(1.5);
+        let window = h.distribution().since(&earlier).unwrap();
+        assert_eq!(window.count, 2);
+        assert!((window.sum - 3.0).abs() < 1e-9);
+        assert_eq!(
+            window.buckets.iter().map(|b| b.count).collect::<Vec<_>>(),
+            vec![0, 2, 2]
+        );
+        assert_eq!(window.quantile(0.5), Some(1.5));
+        // Not earlier, or not the same histogram.
+        assert_eq!(earlier.since(&h.distribution()), None);
+        let other = r.histogram(MetricKey::new("o", &[]), &[1.0]).distribution();
+        assert_eq!(h.distribution().since(&other), None);
+    }
+
+    #[test]
+    fn snapshots_read_back_from_json() {
+        let r = Registry::default();
+        r.counter(MetricKey::new("c", &[("rule", "x")])).add(3);
+        r.histogram(MetricKey::new("h", &[]), &[1.0]).observe(0.5);
+        let s = r.snapshot();
+        let json = serde_json::to_string(&s).unwrap();
+        let back: MetricsSnapshot = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, s);
+        assert_eq!(back.histogram("h", &[]).unwrap().buckets[1].le, None);
     }
 
     #[test]
