@@ -19,7 +19,12 @@
 //! `rules_executed_total`, `rules_evaluation_errors_total`,
 //! `rules_evaluation_seconds`, `rules_queued`; per action (`action` label
 //! `{index}:{type}` or `error:{type}`): `rules_action_success_total`,
-//! `rules_action_failure_total`; `telemetry_signature_failures_total`
+//! `rules_action_failure_total`; for rules that store readings,
+//! `rules_store_seconds` (the durable append) and
+//! `rules_store_lag_seconds` (from the readings' timestamp — the device's
+//! own when the action takes it from the message, the arrival otherwise —
+//! to the moment they are durable; finer buckets, see
+//! [`store_lag_buckets`]); `telemetry_signature_failures_total`
 //! (`rule`, `reason`); and `rules_basic_ingest_unmatched_total`.
 //! Alarm `rules.queue_overflow.{rule}` while a rule drops messages.
 //!
@@ -47,7 +52,7 @@ pub use document::{DocumentError, RuleDocument, ValidRule};
 pub use dry_run::{ActionPreview, TestReport, test_rule};
 pub use error::RulesError;
 pub use message::{ErrorDocument, Failure, RuleMessage, new_uuid};
-pub use runtime::{ActionDeps, RulesEngine, RuntimeOptions};
+pub use runtime::{ActionDeps, RulesEngine, RuntimeOptions, store_lag_buckets};
 pub use shadows::{ShadowAccess, ShadowFailure, ShadowMessage};
 pub use signing::{DeviceKeys, DeviceSignature, SignatureRefusal};
 pub use sink::{

@@ -22,6 +22,11 @@ pub struct TelemetryRecord {
     pub thing: String,
     /// Unix ms.
     pub timestamp_ms: u64,
+    /// The same time with its fraction of a millisecond, as the action
+    /// rendered it (the store keeps whole milliseconds): what
+    /// `rules_store_lag_seconds` measures from. Not part of the JSON.
+    #[serde(skip)]
+    pub precise_timestamp_ms: f64,
     /// Metric name and finite value: in the order the action lists them,
     /// or by name when it lists none.
     pub metrics: Vec<(String, f64)>,
@@ -142,6 +147,7 @@ mod tests {
         let record = TelemetryRecord {
             thing: "lamp-1".into(),
             timestamp_ms: 7,
+            precise_timestamp_ms: 7.25,
             metrics: vec![("lux".into(), 3.0), ("power_w".into(), 180.0)],
             raw: Some(Bytes::from_static(b"{}")),
             signature: None,

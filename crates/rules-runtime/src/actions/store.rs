@@ -97,19 +97,21 @@ impl StoreSpec {
         if thing.is_empty() {
             return Err(ActionError("thingName rendered empty".into()));
         }
-        let timestamp_ms = match p.render_opt(&self.timestamp)? {
+        let precise_timestamp_ms = match p.render_opt(&self.timestamp)? {
             Some(text) => {
                 let ms = number("timestamp", &text)?;
                 if ms < 0.0 {
                     return Err(ActionError(format!("timestamp {text:?} is before 1970")));
                 }
-                ms as u64
+                ms
             }
-            None => u64::try_from(p.message.timestamp_ms).unwrap_or(0),
+            None => p.message.timestamp_ms.max(0) as f64,
         };
         Ok(TelemetryRecord {
             thing,
-            timestamp_ms,
+            // Whole milliseconds, as stored (the cast saturates).
+            timestamp_ms: precise_timestamp_ms as u64,
+            precise_timestamp_ms,
             metrics,
             raw: self.keep_raw.then(|| Bytes::from(p.output.to_bytes())),
             signature: None,

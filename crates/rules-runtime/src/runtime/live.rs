@@ -71,6 +71,29 @@ pub(crate) struct RuleMetrics {
     /// (success, failure) per action.
     pub actions: Vec<(Counter, Counter)>,
     pub error_action: (Counter, Counter),
+    /// For rules with a `store` action (or error action).
+    pub store: Option<StoreMetrics>,
+}
+
+/// How long a rule's stored readings took to become durable.
+pub(crate) struct StoreMetrics {
+    /// `rules_store_seconds`: the durable append alone.
+    pub append_seconds: Histogram,
+    /// `rules_store_lag_seconds`: from the readings' own timestamp to
+    /// durable ([`STORE_LAG_BUCKETS`]).
+    pub lag_seconds: Histogram,
+}
+
+/// Bounds of `rules_store_lag_seconds`: 20 per decade (each 12% above
+/// the last, 3 significant digits) from 100 µs to a day, so that
+/// quantiles of sub-millisecond ingest and of devices that report hours
+/// late are both read to within a bucket's width.
+pub fn store_lag_buckets() -> Vec<f64> {
+    (-80..=100)
+        .map(|k| 10f64.powf(f64::from(k) / 20.0))
+        .map(|b| format!("{b:.2e}").parse().unwrap_or(b))
+        .filter(|b| *b <= 86_400.0)
+        .collect()
 }
 
 struct Overflow {
@@ -114,6 +137,19 @@ impl LiveRule {
                 "error:{}",
                 rule.error_action.as_ref().map_or("none", |a| a.kind())
             )),
+            store: rule
+                .actions
+                .iter()
+                .chain(&rule.error_action)
+                .any(|a| a.kind() == "store")
+                .then(|| StoreMetrics {
+                    append_seconds: m.histogram("rules_store_seconds", &by_rule),
+                    lag_seconds: m.histogram_with_buckets(
+                        "rules_store_lag_seconds",
+                        &by_rule,
+                        &store_lag_buckets(),
+                    ),
+                }),
         };
         let webhooks = rule
             .actions
@@ -240,4 +276,23 @@ async fn work(rt: Arc<RuleRuntime>, mut rx: mpsc::Receiver<Arc<RuleMessage>>) {
 
 fn now_ms_u64() -> u64 {
     u64::try_from(now_ms()).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_lag_buckets_are_twenty_a_decade_from_100_us_to_a_day() {
+        let b = store_lag_buckets();
+        assert_eq!(b.first(), Some(&1e-4));
+        assert_eq!(b[20], 1e-3);
+        assert_eq!(b[1], 1.12e-4);
+        assert_eq!(b.last(), Some(&7.94e4));
+        assert_eq!(b.len(), 179);
+        assert!(
+            b.windows(2)
+                .all(|w| w[1] / w[0] > 1.1 && w[1] / w[0] < 1.14)
+        );
+    }
 }

@@ -47,6 +47,7 @@ use crate::sink::TelemetrySink;
 
 pub(crate) use evaluate::{Evaluation, evaluate, prepare_error_action};
 pub(crate) use ingest::ingest_rule_name;
+pub use live::store_lag_buckets;
 use live::{LiveRule, RuleSet};
 
 /// What actions act on. Missing pieces make the actions that need them

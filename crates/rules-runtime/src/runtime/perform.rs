@@ -164,10 +164,20 @@ impl RuleRuntime {
                 Some(sink) => {
                     match crate::signing::check(&self.deps, &self.rule.name, message, record) {
                         Err(e) => Performed::Failed(e),
-                        Ok(record) => match sink.store(record).await {
-                            Ok(()) => Performed::Done,
-                            Err(e) => failed(&e),
-                        },
+                        Ok(record) => {
+                            let at_ms = record.precise_timestamp_ms;
+                            let started = Instant::now();
+                            match sink.store(record).await {
+                                Ok(()) => {
+                                    if let Some(m) = &self.metrics.store {
+                                        m.append_seconds.observe(started.elapsed().as_secs_f64());
+                                        m.lag_seconds.observe(lag_seconds(at_ms, unix_ms_now()));
+                                    }
+                                    Performed::Done
+                                }
+                                Err(e) => failed(&e),
+                            }
+                        }
                     }
                 }
             },
@@ -274,5 +284,29 @@ impl RuleRuntime {
                 queue.capacity()
             )),
         }
+    }
+}
+
+/// The system clock, unix ms with the fraction.
+fn unix_ms_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
+/// Seconds from a reading's timestamp to `now_ms`; a timestamp in the
+/// future (a device clock ahead of ours) counts as no lag.
+fn lag_seconds(timestamp_ms: f64, now_ms: f64) -> f64 {
+    ((now_ms - timestamp_ms) / 1000.0).max(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lag_is_seconds_since_the_timestamp_and_never_negative() {
+        assert!((lag_seconds(1_700_000_000_000.25, 1_700_000_000_012.75) - 0.0125).abs() < 1e-9);
+        assert_eq!(lag_seconds(1_700_000_000_100.0, 1_700_000_000_000.0), 0.0);
     }
 }
