@@ -5,6 +5,7 @@ mod audit_cmd;
 mod cli;
 mod command_audit;
 mod config;
+mod monitor_wiring;
 mod password;
 mod registry_wiring;
 mod rules_wiring;
@@ -74,6 +75,9 @@ enum Command {
     /// Rules engine rules (AWS IoT topic rules): create, list, get, enable,
     /// disable, delete, and test against a sample message.
     Rule(cli::rule::RuleArgs),
+    /// The running server's metrics (counters, gauges, latency histograms)
+    /// and raised alarms.
+    Metrics(monitor_wiring::MetricsArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -132,6 +136,7 @@ fn run() -> anyhow::Result<()> {
         Command::Provision(args) => cli::provision::run(&config, args),
         Command::Enroll(args) => cli::enroll::run(&config, args),
         Command::Rule(args) => cli::rule::run(&config, args),
+        Command::Metrics(args) => monitor_wiring::run(&config, args),
     }
 }
 

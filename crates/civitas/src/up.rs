@@ -113,12 +113,15 @@ pub async fn up(config: Config) -> anyhow::Result<()> {
         Arc::new(crate::rules_wiring::RulesAdmin(rules.clone()));
     let telemetry_admin: Arc<dyn civitas_registry::AdminService> =
         Arc::new(crate::telemetry_wiring::TelemetryAdmin::new(telemetry));
+    let monitor_admin: Arc<dyn civitas_registry::AdminService> =
+        Arc::new(crate::monitor_wiring::MonitorAdmin(monitor.clone()));
     crate::admin::serve(
         &data_dir,
         &registry,
         vec![
             (civitas_rules_runtime::ADMIN_SERVICE, rules_admin),
             (crate::telemetry_wiring::ADMIN_SERVICE, telemetry_admin),
+            (crate::monitor_wiring::ADMIN_SERVICE, monitor_admin),
         ],
         &shutdown,
     )?;

@@ -220,10 +220,38 @@ async fn rules_are_administered_from_the_cli_and_run_in_civitas_up() -> anyhow::
         json!({"power_w": 180, "lamp": "streetlight-001"})
     );
 
+    // The rule's metrics, from the running server.
+    let metrics = json(&data, &["metrics", "rules_"]).await?;
+    let counters = metrics["metrics"]["counters"]
+        .as_array()
+        .context("counters")?;
+    assert!(
+        counters
+            .iter()
+            .all(|c| c["name"].as_str().is_some_and(|n| n.starts_with("rules_"))),
+        "{metrics}"
+    );
+    assert!(
+        counters.iter().any(|c| c["name"] == "rules_matched_total"
+            && c["labels"]["rule"] == "lamp_alerts"
+            && c["value"] == 1),
+        "{metrics}"
+    );
+    let table = ok(&data, &["metrics"]).await?;
+    assert!(
+        table.contains(r#"rules_matched_total{rule="lamp_alerts"}"#),
+        "{table}"
+    );
+
     let deleted = ok(&data, &["rule", "delete", "lamp_alerts"]).await?;
     assert!(deleted.contains("Rule lamp_alerts deleted."), "{deleted}");
     let listed = json(&data, &["rule", "list"]).await?;
     assert_eq!(listed, json!([]));
     server.terminate()?;
+    let not_running = fails(&data, &["metrics"]).await?;
+    assert!(
+        not_running.contains("civitas is not running"),
+        "{not_running}"
+    );
     Ok(())
 }
