@@ -22,6 +22,7 @@ mod files;
 mod identity;
 mod issue;
 mod reload;
+mod revocation;
 mod serial;
 mod server_tls;
 

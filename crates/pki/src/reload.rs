@@ -10,8 +10,8 @@
 //! certificate or client CA bundle starts a new ticket key, so no ticket
 //! crosses a change of identity or trust). A resumed handshake skips certificate verification, so the
 //! listener hands the resumed client's chain to
-//! [`ReloadingServerConfig::verify_resumed`], which verifies it again with
-//! the current CA bundle and CRL: a device revoked after its last full
+//! [`ReloadingServerConfig::verify_resumed`], which checks it against the
+//! current CRL and its validity: a device revoked after its last full
 //! handshake cannot come back on an old ticket.
 
 use std::sync::{Arc, Mutex};
@@ -20,11 +20,11 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use rustls::ServerConfig;
 use rustls::server::ProducesTickets;
-use rustls::server::danger::ClientCertVerifier;
-use rustls_pki_types::{CertificateDer, UnixTime};
+use rustls_pki_types::CertificateDer;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::PkiError;
+use crate::revocation::Revocations;
 use crate::server_tls::{self, Material, TlsFiles};
 
 /// A rustls server configuration rebuilt when its files change.
@@ -35,10 +35,12 @@ pub struct ReloadingServerConfig {
     state: Mutex<ReloadState>,
 }
 
-/// The configuration in use, with the verifier inside it.
+/// The configuration in use, and what resumed sessions are checked
+/// against.
 struct Active {
     config: Arc<ServerConfig>,
-    client_verifier: Option<Arc<dyn ClientCertVerifier>>,
+    client_auth: bool,
+    revocations: Option<Arc<Revocations>>,
 }
 
 /// Tickets are one per handshake: a device reconnects with one, and every
@@ -86,22 +88,34 @@ impl ReloadingServerConfig {
         self.current.load().config.clone()
     }
 
-    /// Verifies again, with the current CA bundle and CRL, the chain of a
-    /// client that resumed a TLS session (its end-entity certificate
-    /// first). Resumption skips certificate verification; call this for
-    /// every resumed handshake before trusting the identity.
+    /// Checks the client of a resumed TLS session (its chain, end-entity
+    /// certificate first) against the current CRL and the certificate's
+    /// validity. Resumption skips certificate verification; call this for
+    /// every resumed handshake before trusting the identity. The chain
+    /// itself was verified at the session's full handshake, under the
+    /// same CA bundle: a new bundle starts a new ticket key.
     pub fn verify_resumed(&self, chain: &[CertificateDer<'_>]) -> Result<(), PkiError> {
         let active = self.current.load();
-        let Some(verifier) = &active.client_verifier else {
+        if !active.client_auth {
             return Ok(());
-        };
-        let (end_entity, intermediates) = chain.split_first().ok_or_else(|| {
+        }
+        let end_entity = chain.first().ok_or_else(|| {
             PkiError::ResumedClientRefused("the session carries no client certificate".into())
         })?;
-        verifier
-            .verify_client_cert(end_entity, intermediates, UnixTime::now())
-            .map(|_| ())
-            .map_err(|e| PkiError::ResumedClientRefused(e.to_string()))
+        let identity = crate::identity::peer_identity(end_entity.as_ref())
+            .map_err(|e| PkiError::ResumedClientRefused(e.to_string()))?;
+        if identity.not_after <= time::OffsetDateTime::now_utc() {
+            return Err(PkiError::ResumedClientRefused(format!(
+                "the certificate expired at {}",
+                identity.not_after
+            )));
+        }
+        if let Some(revocations) = &active.revocations {
+            revocations
+                .check(end_entity)
+                .map_err(|e| PkiError::ResumedClientRefused(format!("{e:?}")))?;
+        }
+        Ok(())
     }
 
     /// The files this configuration is built from.
@@ -194,6 +208,7 @@ fn activate(built: server_tls::Built, ticketer: &Arc<dyn ProducesTickets>) -> Ac
     config.send_tls13_tickets = TICKETS_PER_HANDSHAKE;
     Active {
         config: Arc::new(config),
-        client_verifier: built.client_verifier,
+        client_auth: built.client_auth,
+        revocations: built.revocations,
     }
 }

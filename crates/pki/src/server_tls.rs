@@ -12,9 +12,11 @@ use rustls::RootCertStore;
 use rustls::ServerConfig;
 use rustls::crypto::CryptoProvider;
 use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::ClientCertVerifier;
 
 use crate::error::PkiError;
 use crate::files;
+use crate::revocation::{RevocationCheckingVerifier, Revocations};
 
 /// The files a TLS listener is configured from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,11 +82,14 @@ pub fn server_config(files: &TlsFiles, alpn: &[Vec<u8>]) -> Result<Arc<ServerCon
     build(files, &material, alpn).map(|built| Arc::new(built.config))
 }
 
-/// A server configuration and the client-certificate verifier inside it,
-/// kept at hand to verify again the chain of a resumed session.
+/// A server configuration, and what a resumed session (which skips
+/// certificate verification) is checked against.
 pub(crate) struct Built {
     pub config: ServerConfig,
-    pub client_verifier: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
+    /// Whether clients authenticate with certificates.
+    pub client_auth: bool,
+    /// The revocations the verifier checks, when a CRL is configured.
+    pub revocations: Option<Arc<Revocations>>,
 }
 
 pub(crate) fn build(
@@ -103,11 +108,11 @@ pub(crate) fn build(
             source,
         })?;
 
-    let mut client_verifier_kept = None;
+    let mut revocations = None;
     let builder = match (&files.client_ca, &material.client_ca) {
         (Some(ca_path), Some(ca_pem)) => {
-            let verifier = client_verifier(files, ca_path, ca_pem, material, provider)?;
-            client_verifier_kept = Some(verifier.clone());
+            let (verifier, loaded) = client_verifier(files, ca_path, ca_pem, material, provider)?;
+            revocations = loaded;
             builder.with_client_cert_verifier(verifier)
         }
         _ => {
@@ -130,45 +135,48 @@ pub(crate) fn build(
     config.alpn_protocols = alpn.to_vec();
     Ok(Built {
         config,
-        client_verifier: client_verifier_kept,
+        client_auth: files.client_ca.is_some(),
+        revocations,
     })
 }
 
+/// A client-certificate verifier and the revocations it checks.
+type ClientVerification = (Arc<dyn ClientCertVerifier>, Option<Arc<Revocations>>);
+
+/// The client-certificate verifier: webpki's chain verification against
+/// the CA bundle and, when a CRL is configured, the revocation check (see
+/// [`crate::revocation`] for its policy), whose CRLs are verified here,
+/// once.
 fn client_verifier(
     files: &TlsFiles,
     ca_path: &PathBuf,
     ca_pem: &[u8],
     material: &Material,
     provider: Arc<CryptoProvider>,
-) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, PkiError> {
+) -> Result<ClientVerification, PkiError> {
+    let cas = files::parse_certs(ca_path, ca_pem)?;
     let mut roots = RootCertStore::empty();
-    for cert in files::parse_certs(ca_path, ca_pem)? {
+    for cert in &cas {
         roots
-            .add(cert)
+            .add(cert.clone())
             .map_err(|e| PkiError::corrupt(ca_path, format!("unusable CA certificate: {e}")))?;
     }
-    let mut builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
-    if let (Some(crl_path), Some(crl_pem)) = (&files.crl, &material.crl) {
-        // Revocation policy, chosen to fail closed:
-        // - Only the end-entity certificate is checked. CRLs here are issued
-        //   by the CA that signs device certificates; the root publishes
-        //   none for the issuing CA, so checking the whole chain would make
-        //   every intermediate "unknown".
-        // - Unknown status is NOT allowed (rustls' default): a client
-        //   certificate whose issuer has no CRL in this file is refused,
-        //   rather than revocation being silently skipped for it. With the
-        //   built-in CA the issuing CA always has a CRL, so this only bites
-        //   a CRL file that does not match the client CA bundle.
-        // - An expired CRL (past nextUpdate) is still used (rustls'
-        //   default): the revocations it lists remain true, and refusing
-        //   every device because a refresh was missed would turn a
-        //   bookkeeping lapse into an outage.
-        builder = builder
-            .with_crls(files::parse_crls(crl_path, crl_pem)?)
-            .only_check_end_entity_revocation();
+    let chain = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+        .build()
+        .map_err(|source| PkiError::Verifier {
+            files: files::display_paths([ca_path]),
+            source,
+        })?;
+    match (&files.crl, &material.crl) {
+        (Some(crl_path), Some(crl_pem)) => {
+            let crls = files::parse_crls(crl_path, crl_pem)?;
+            let revocations = Arc::new(Revocations::load(crl_path, &crls, &cas)?);
+            let verifier = RevocationCheckingVerifier {
+                chain,
+                revocations: revocations.clone(),
+            };
+            Ok((Arc::new(verifier), Some(revocations)))
+        }
+        _ => Ok((chain, None)),
     }
-    builder.build().map_err(|source| PkiError::Verifier {
-        files: files::display_paths([Some(ca_path), files.crl.as_ref()].into_iter().flatten()),
-        source,
-    })
 }

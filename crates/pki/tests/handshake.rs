@@ -317,3 +317,71 @@ async fn sessions_resume_with_tickets_and_a_new_trust_bundle_ends_them() {
     let fourth = connect(reloading.current(), client).await.unwrap();
     assert_eq!(kind(&fourth), Some(HandshakeKind::Full));
 }
+
+#[test]
+fn a_crl_the_bundle_cannot_vouch_for_is_refused_at_load() {
+    let f = fixture();
+    let good_crl = std::fs::read_to_string(f.ca.crl_path()).unwrap();
+
+    // A CRL from a CA that is not in the client CA bundle.
+    let other = CertificateAuthority::create(&f.tmp.path().join("other-ca"), "Someone Else", now())
+        .unwrap();
+    std::fs::copy(other.crl_path(), f.ca.crl_path()).unwrap();
+    let err = ReloadingServerConfig::new(f.tls_files.clone(), &[]).unwrap_err();
+    assert!(err.to_string().contains("crl.pem"), "{err}");
+    assert!(
+        err.to_string().contains("not in the client CA bundle"),
+        "{err}"
+    );
+
+    // Our CA's CRL with its signature altered: one base64 digit in the
+    // middle of the last line, which carries the signature's tail.
+    let mut lines: Vec<String> = good_crl.lines().map(str::to_owned).collect();
+    let last = lines.len() - 2;
+    let mut chars: Vec<char> = lines[last].chars().collect();
+    let mid = chars.len() / 2;
+    chars[mid] = if chars[mid] == 'A' { 'B' } else { 'A' };
+    lines[last] = chars.into_iter().collect();
+    std::fs::write(f.ca.crl_path(), lines.join("\n") + "\n").unwrap();
+    let err = ReloadingServerConfig::new(f.tls_files.clone(), &[]).unwrap_err();
+    assert!(err.to_string().contains("crl.pem"), "{err}");
+    assert!(err.to_string().contains("CRL"), "{err}");
+
+    std::fs::write(f.ca.crl_path(), good_crl).unwrap();
+    ReloadingServerConfig::new(f.tls_files.clone(), &[]).unwrap();
+}
+
+#[tokio::test]
+async fn a_certificate_whose_issuer_published_no_crl_is_refused() {
+    // Unknown revocation status fails closed: a second CA in the bundle
+    // without a CRL in the file cannot vouch for its devices.
+    let mut f = fixture();
+    let other = CertificateAuthority::create(&f.tmp.path().join("other-ca"), "Someone Else", now())
+        .unwrap();
+    let bundle = f.tmp.path().join("two-cas.pem");
+    std::fs::write(
+        &bundle,
+        format!("{}{}", f.ca.ca_bundle_pem(), other.ca_bundle_pem()),
+    )
+    .unwrap();
+    f.tls_files.client_ca = Some(bundle);
+    let server = server_config(&f.tls_files, &[]).unwrap();
+
+    let device = other.issue_device("sensor-9", DAY, now()).unwrap();
+    let mut client = (*client_with_cert(&other, &device, device.key_pem.as_ref().unwrap())).clone();
+    client.dangerous().set_certificate_verifier(
+        rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(bundle_roots(&f.ca)),
+            Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
+        )
+        .build()
+        .unwrap(),
+    );
+    let err = connect(server.clone(), Arc::new(client)).await.unwrap_err();
+    assert!(err.contains("UnknownRevocationStatus"), "{err}");
+
+    // The CA that did publish one still admits its devices.
+    let ours = f.ca.issue_device("sensor-1", DAY, now()).unwrap();
+    let client = client_with_cert(&f.ca, &ours, ours.key_pem.as_ref().unwrap());
+    connect(server, client).await.unwrap();
+}
