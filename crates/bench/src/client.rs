@@ -273,13 +273,19 @@ pub struct PublishTemplate {
 impl PublishTemplate {
     pub fn new(topic: &str, qos: QoS, payload_len: usize) -> Result<PublishTemplate> {
         let payload_len = payload_len.max(crate::clock::STAMP_LEN);
+        PublishTemplate::with_payload(topic, qos, vec![0u8; payload_len])
+    }
+
+    /// A template with this payload, for [`queue_patched`](Self::queue_patched).
+    pub fn with_payload(topic: &str, qos: QoS, payload: Vec<u8>) -> Result<PublishTemplate> {
+        let payload_len = payload.len();
         let publish = Publish {
             dup: false,
             qos,
             retain: false,
             topic: topic.to_string(),
             packet_id: (qos != QoS::AtMostOnce).then_some(1),
-            payload: vec![0u8; payload_len].into(),
+            payload: payload.into(),
             properties: Default::default(),
         };
         let mut out = BytesMut::new();
@@ -295,13 +301,26 @@ impl PublishTemplate {
         })
     }
 
+    /// The payload as encoded, before any patch.
+    #[cfg(test)]
+    pub fn payload(&self) -> &[u8] {
+        &self.bytes[self.payload_at..]
+    }
+
     /// Queue one copy on `client`, stamped now with `seq`; QoS 1 takes a
     /// fresh packet id, returned.
     pub fn queue(&self, client: &mut Client, seq: u64) -> Option<u16> {
+        self.queue_patched(client, |payload| crate::clock::stamp(payload, seq))
+    }
+
+    /// Queue one copy on `client` with its payload patched in place by
+    /// `patch` (which must keep its length); QoS 1 takes a fresh packet
+    /// id, returned.
+    pub fn queue_patched(&self, client: &mut Client, patch: impl FnOnce(&mut [u8])) -> Option<u16> {
         let start = client.wbuf.len();
         client.wbuf.extend_from_slice(&self.bytes);
         let frame = &mut client.wbuf[start..];
-        crate::clock::stamp(&mut frame[self.payload_at..], seq);
+        patch(&mut frame[self.payload_at..]);
         let pid_at = self.pid_at?;
         let pid = client.next_pid();
         client.wbuf[start + pid_at..start + pid_at + 2].copy_from_slice(&pid.to_be_bytes());

@@ -20,6 +20,14 @@ pub fn now_ns() -> u64 {
     BASE.get_or_init(Instant::now).elapsed().as_nanos() as u64
 }
 
+/// The system clock (wall clock), unix ms with the fraction: for times
+/// compared with another process's, such as civitas' storage times.
+pub fn unix_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
 /// Write the send time and sequence number into the front of `payload`.
 pub fn stamp(payload: &mut [u8], seq: u64) {
     if payload.len() >= STAMP_LEN {

@@ -50,6 +50,9 @@ pub struct Row {
     pub mosquitto_runs: Vec<f64>,
     /// Why the row has no figures, when it has none.
     pub status: Option<String>,
+    /// A scenario only civitas runs: no Mosquitto figure, by design.
+    #[serde(default)]
+    pub civitas_only: bool,
 }
 
 impl Row {
@@ -127,12 +130,21 @@ fn median(values: &[f64]) -> Option<f64> {
     })
 }
 
+/// A scenario as the report lists it.
+pub struct Listed<'a> {
+    pub name: &'a str,
+    /// Why it could not run, if it could not.
+    pub unavailable: Option<&'a str>,
+    pub civitas_only: bool,
+}
+
 /// Medians per scenario and metric, in the order the scenarios ran and
 /// the metrics first appeared; `unavailable` scenarios get a status row.
-pub fn aggregate(scenarios: &[(&str, Option<&str>)], runs: &[RunRecord]) -> Vec<Row> {
+pub fn aggregate(scenarios: &[Listed<'_>], runs: &[RunRecord]) -> Vec<Row> {
     let mut rows = Vec::new();
-    for (scenario, unavailable) in scenarios {
-        if let Some(reason) = unavailable {
+    for listed in scenarios {
+        let (scenario, civitas_only) = (&listed.name, listed.civitas_only);
+        if let Some(reason) = listed.unavailable {
             rows.push(Row {
                 scenario: scenario.to_string(),
                 metric: "p99 latency at ≤ 0.5 cores".into(),
@@ -144,6 +156,7 @@ pub fn aggregate(scenarios: &[(&str, Option<&str>)], runs: &[RunRecord]) -> Vec<
                 civitas_runs: Vec::new(),
                 mosquitto_runs: Vec::new(),
                 status: Some(reason.to_string()),
+                civitas_only,
             });
             continue;
         }
@@ -175,6 +188,7 @@ pub fn aggregate(scenarios: &[(&str, Option<&str>)], runs: &[RunRecord]) -> Vec<
                 civitas_runs: Vec::new(),
                 mosquitto_runs: Vec::new(),
                 status: Some("no successful run".into()),
+                civitas_only,
             });
         }
         for (name, unit, better) in order {
@@ -196,6 +210,7 @@ pub fn aggregate(scenarios: &[(&str, Option<&str>)], runs: &[RunRecord]) -> Vec<
                 civitas_runs: c,
                 mosquitto_runs: m,
                 status: None,
+                civitas_only,
             });
         }
     }
@@ -280,12 +295,16 @@ pub fn markdown(report: &Report) -> String {
             None => "",
         };
         let ratio = r.ratio.map_or("—".to_string(), |x| format!("{x:.2}×"));
+        let mosquitto = if r.civitas_only {
+            "— (no peer has it)".to_string()
+        } else {
+            with_unit(r.mosquitto, &r.unit)
+        };
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {ratio} | {better} |\n",
+            "| {} | {} | {} | {mosquitto} | {ratio} | {better} |\n",
             r.scenario,
             r.metric,
             with_unit(r.civitas, &r.unit),
-            with_unit(r.mosquitto, &r.unit),
         ));
     }
     let mut notes: Vec<String> = Vec::new();
@@ -346,8 +365,20 @@ mod tests {
             run(BrokerKind::Civitas, 2, 200.0),
             run(BrokerKind::Mosquitto, 2, 150.0),
         ];
-        let rows = aggregate(&[("fan-in", None), ("pipeline", Some("not yet"))], &runs);
+        let listed = |name, unavailable, civitas_only| Listed {
+            name,
+            unavailable,
+            civitas_only,
+        };
+        let rows = aggregate(
+            &[
+                listed("fan-in", None, false),
+                listed("pipeline", Some("not yet"), true),
+            ],
+            &runs,
+        );
         assert_eq!(rows.len(), 2);
+        assert!(!rows[0].civitas_only && rows[1].civitas_only);
         assert_eq!(rows[0].civitas, Some(200.0));
         assert_eq!(rows[0].mosquitto, Some(100.0));
         assert_eq!(rows[0].ratio, Some(2.0));
@@ -368,6 +399,7 @@ mod tests {
             civitas_runs: vec![],
             mosquitto_runs: vec![],
             status: None,
+            civitas_only: false,
         };
         assert_eq!(row.advantage(), Some(4.0));
     }

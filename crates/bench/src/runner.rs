@@ -123,6 +123,9 @@ pub fn run(args: BenchArgs) -> Result<Report> {
                 if rep % 2 == 1 {
                     order.reverse();
                 }
+                if scenario.civitas_only() {
+                    order.retain(|k| *k == BrokerKind::Civitas);
+                }
                 for kind in order {
                     let record = one_run(
                         &systems, scenario, rep, reps, kind, &scale, &devices, &fixed, started,
@@ -134,9 +137,13 @@ pub fn run(args: BenchArgs) -> Result<Report> {
         }
     });
 
-    let listed: Vec<(&str, Option<&str>)> = scenarios
+    let listed: Vec<report::Listed> = scenarios
         .iter()
-        .map(|s| (s.name(), s.unavailable()))
+        .map(|s| report::Listed {
+            name: s.name(),
+            unavailable: s.unavailable(),
+            civitas_only: s.civitas_only(),
+        })
         .collect();
     let report = Report {
         generated: time::OffsetDateTime::now_utc()

@@ -27,6 +27,15 @@ pub fn charted(row: &Row) -> bool {
         && (!m.ends_with("delivered msg/s") || m.contains("unthrottled"))
 }
 
+/// Headline figures of a scenario only civitas runs: shown as text, as
+/// there is no ratio to draw.
+fn civitas_only_headline(row: &Row) -> bool {
+    let m = row.metric.as_str();
+    row.civitas_only
+        && row.civitas.is_some()
+        && ((m.contains("p99") && !m.contains("p99.9")) || m.ends_with("broker CPU"))
+}
+
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -43,7 +52,7 @@ fn x_of(advantage: f64) -> f64 {
 pub fn chart(title: &str, rows: &[Row]) -> String {
     let mut groups: Vec<(&str, Vec<&Row>)> = Vec::new();
     for r in rows {
-        let keep = charted(r) || r.status.is_some();
+        let keep = charted(r) || r.status.is_some() || civitas_only_headline(r);
         if !keep {
             continue;
         }
@@ -127,7 +136,17 @@ pub fn chart(title: &str, rows: &[Row]) -> String {
                         esc(status)
                     ));
                 }
-                (None, None) => {}
+                (None, None) => {
+                    if let Some(v) = r.civitas.filter(|_| civitas_only_headline(r)) {
+                        s.push_str(&format!(
+                            "<text x=\"{:.1}\" y=\"{:.1}\" fill=\"#333\">civitas only: {} {}</text>\n",
+                            LABEL_W + 4.0,
+                            y + BAR_H - 2.0,
+                            fmt_num(v),
+                            esc(&r.unit)
+                        ));
+                    }
+                }
             }
             y += ROW_H;
         }
@@ -153,6 +172,7 @@ mod tests {
             civitas_runs: vec![],
             mosquitto_runs: vec![],
             status: None,
+            civitas_only: false,
         }
     }
 
@@ -177,5 +197,33 @@ mod tests {
         assert!(svg.contains("t &amp; &lt;x&gt;"));
         assert!(svg.contains("2.00×") && svg.contains("0.50×"));
         assert!(!svg.contains("20k/s: broker CPU"));
+    }
+
+    #[test]
+    fn civitas_only_headlines_are_text() {
+        let only = |metric: &str, value: f64, unit: &str| Row {
+            scenario: "pipeline".into(),
+            metric: metric.into(),
+            unit: unit.into(),
+            better: Some(Better::Lower),
+            civitas: Some(value),
+            mosquitto: None,
+            ratio: None,
+            civitas_runs: vec![value],
+            mosquitto_runs: vec![],
+            status: None,
+            civitas_only: true,
+        };
+        let svg = chart(
+            "t",
+            &[
+                only("publish-to-stored p99", 12.5, "ms"),
+                only("publish-to-stored p99.9", 20.0, "ms"),
+                only("broker CPU", 0.42, "cores"),
+            ],
+        );
+        assert!(svg.contains("civitas only: 12.5 ms"), "{svg}");
+        assert!(svg.contains("civitas only: 0.420 cores"), "{svg}");
+        assert!(!svg.contains("20.0 ms"), "{svg}");
     }
 }

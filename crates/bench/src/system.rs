@@ -54,8 +54,13 @@ pub struct RunningBroker {
     child: Child,
     pid: u32,
     log: PathBuf,
-    _dir: tempfile::TempDir,
+    /// civitas' binary and generated configuration, for its CLI.
+    cli: Option<(PathBuf, PathBuf)>,
+    dir: tempfile::TempDir,
 }
+
+/// Longest a `civitas` command against the running broker may take.
+const CLI_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Systems {
     /// Start `kind` with a fresh data directory and wait until the probe
@@ -67,12 +72,14 @@ impl Systems {
             .map_err(|e| BenchError::io("temporary directory", e))?;
         let port = free_port()?;
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let mut cli = None;
         let (program, args) = match kind {
             BrokerKind::Civitas => {
                 let data = dir.path().join("data");
                 self.pki.install_into_civitas(&data)?;
                 let config = dir.path().join("civitas.toml");
                 write(&config, &civitas_config(&data, addr))?;
+                cli = Some((self.civitas_bin.clone(), config.clone()));
                 (
                     self.civitas_bin.clone(),
                     vec!["--config".into(), config.display().to_string(), "up".into()],
@@ -132,7 +139,8 @@ impl Systems {
             child,
             pid,
             log,
-            _dir: dir,
+            cli,
+            dir,
         };
         running.wait_ready(&self.probe).await?;
         Ok(running)
@@ -190,6 +198,50 @@ impl RunningBroker {
             return Err(self.failure(format!("exited during the run ({status})")));
         }
         procfs::usage(self.pid)
+    }
+
+    /// Writes `text` to `name` in the broker's temporary directory.
+    pub fn write_file(&self, name: &str, text: &str) -> Result<PathBuf> {
+        let path = self.dir.path().join(name);
+        write(&path, text)?;
+        Ok(path)
+    }
+
+    /// Runs `civitas --config <the broker's> ARGS` as an operator would
+    /// against the running server (over its admin socket); its stdout.
+    pub async fn civitas(&self, args: &[&str]) -> Result<String> {
+        let Some((bin, config)) = &self.cli else {
+            return Err(BenchError::Usage(format!(
+                "{} has no civitas command line",
+                self.kind.name()
+            )));
+        };
+        let mut cmd = Command::new(bin);
+        cmd.arg("--config")
+            .arg(config)
+            .args(args)
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        // The generated configuration alone, as for the server.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("CIVITAS_") {
+                cmd.env_remove(key);
+            }
+        }
+        let run = cmd.output();
+        let out = tokio::time::timeout(CLI_TIMEOUT, run)
+            .await
+            .map_err(|_| BenchError::Timeout(format!("civitas {}", args.join(" "))))?
+            .map_err(|e| BenchError::io(format!("running civitas {}", args.join(" ")), e))?;
+        if !out.status.success() {
+            return Err(self.failure(format!(
+                "civitas {} failed ({}): {}",
+                args.join(" "),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     /// SIGTERM, then wait (killing after a grace period).

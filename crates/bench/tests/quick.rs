@@ -23,16 +23,24 @@ fn quick_bench_delivers_everything_on_both_brokers() {
     for file in ["results.md", "results.json", "chart.svg"] {
         assert!(out.path().join("results").join(file).exists(), "{file}");
     }
-    let pipeline = report
+    // civitas alone runs the pipeline, and it stored every reading.
+    let pipeline: Vec<_> = report
+        .runs
+        .iter()
+        .filter(|r| r.scenario == "pipeline")
+        .collect();
+    assert_eq!(pipeline.len(), 1);
+    assert!(
+        pipeline[0]
+            .output
+            .metrics
+            .iter()
+            .any(|m| m.name == "publish-to-stored p99")
+    );
+    let row = report
         .rows
         .iter()
-        .find(|r| r.scenario == "pipeline")
+        .find(|r| r.scenario == "pipeline" && r.metric == "publish-to-stored p99")
         .unwrap();
-    assert!(
-        pipeline
-            .status
-            .as_deref()
-            .unwrap()
-            .starts_with("not yet available")
-    );
+    assert!(row.civitas_only && row.civitas.is_some() && row.mosquitto.is_none());
 }

@@ -4,6 +4,7 @@
 
 mod ceiling;
 mod commands;
+mod pipeline;
 mod roles;
 mod storm;
 mod telemetry;
@@ -68,22 +69,24 @@ impl Scenario {
 
     /// Why a scenario cannot run yet, if it cannot.
     pub fn unavailable(self) -> Option<&'static str> {
-        match self {
-            Scenario::Pipeline => {
-                Some("not yet available: needs the rules engine and sealed storage")
-            }
-            _ => None,
-        }
+        None
+    }
+
+    /// Scenarios no peer broker can run (they measure what only civitas
+    /// has): civitas runs them alone.
+    pub fn civitas_only(self) -> bool {
+        matches!(self, Scenario::Pipeline)
     }
 
     /// Clients with their own certificate this scenario connects, beyond
     /// the fixed identities.
     pub fn devices(self, scale: &Scale) -> usize {
         match self {
-            Scenario::FanIn | Scenario::Surge | Scenario::ReconnectStorm => scale.devices,
+            Scenario::FanIn | Scenario::Surge | Scenario::ReconnectStorm | Scenario::Pipeline => {
+                scale.devices
+            }
             Scenario::CommandUnicast | Scenario::Broadcast => scale.streetlights,
             Scenario::Ceiling => scale.idle,
-            Scenario::Pipeline => 0,
         }
     }
 
@@ -96,7 +99,12 @@ impl Scenario {
             Scenario::CommandUnicast => scale.unicast_warmup + scale.unicast_measure,
             Scenario::Broadcast => scale.broadcast_interval * (scale.broadcasts as u32 + 2),
             Scenario::Ceiling => (scale.ceiling_warmup + scale.ceiling_measure) * 8,
-            Scenario::Pipeline => Duration::ZERO,
+            // First reports create a key per device: allow 20 ms each.
+            Scenario::Pipeline => {
+                scale.telemetry_warmup
+                    + scale.telemetry_measure
+                    + Duration::from_millis(20 * scale.devices as u64)
+            }
         };
         base + connects * 2 + Duration::from_secs(120)
     }
@@ -110,7 +118,7 @@ impl Scenario {
             Scenario::CommandUnicast => commands::unicast(ctx, &mut out).await?,
             Scenario::Broadcast => commands::broadcast(ctx, &mut out).await?,
             Scenario::Ceiling => ceiling::run(ctx, &mut out).await?,
-            Scenario::Pipeline => {}
+            Scenario::Pipeline => pipeline::run(ctx, &mut out).await?,
         }
         Ok(out)
     }
