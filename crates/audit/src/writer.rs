@@ -15,7 +15,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
@@ -130,27 +130,24 @@ impl Writer {
                 return;
             };
             let mut batch = vec![first];
-            // Within the commit window of the previous write, wait for it
-            // to close; after a quiet spell, take only what is queued.
-            let window_closes = self.last_write.map(|t| t + self.commit_window);
+            // Within the commit window of the previous write, sleep until
+            // it closes (rather than wake for every request), then take
+            // what queued meanwhile; after a quiet spell, write at once.
+            if !matches!(batch.last(), Some(Request::Close { .. }))
+                && let Some(last) = self.last_write
+            {
+                let closes = last + self.commit_window;
+                let now = Instant::now();
+                if closes > now {
+                    std::thread::sleep(closes - now);
+                }
+            }
             while batch.len() < self.max_batch
                 && !matches!(batch.last(), Some(Request::Close { .. }))
             {
                 match self.rx.try_recv() {
                     Ok(r) => batch.push(r),
-                    Err(TryRecvError::Disconnected) => break,
-                    Err(TryRecvError::Empty) => {
-                        let now = Instant::now();
-                        match window_closes {
-                            Some(closes) if closes > now => {
-                                match self.rx.recv_timeout(closes - now) {
-                                    Ok(r) => batch.push(r),
-                                    Err(_) => break,
-                                }
-                            }
-                            _ => break,
-                        }
-                    }
+                    Err(_) => break,
                 }
             }
             let stop = self.process(batch, false);

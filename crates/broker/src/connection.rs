@@ -177,10 +177,14 @@ async fn close_connection(mut conn: Connection, close: Close) {
     let server_closed = matches!(close, Close::Server { .. });
     conn.finish(close).await;
     // Whatever is still queued (acknowledgements, the DISCONNECT) goes out
-    // before the stream is shut for writing.
+    // first. A connection the broker ends is then shut for writing (TLS
+    // close_notify); one the client ended (DISCONNECT, or it went away)
+    // has nobody left to tell and is simply closed.
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
         let _ = conn.wire.flush_all().await;
-        let _ = conn.wire.shutdown().await;
+        if server_closed {
+            let _ = conn.wire.shutdown().await;
+        }
     })
     .await;
     if server_closed {

@@ -106,16 +106,37 @@ fn publish_event(shared: &Arc<Shared>, kind: &str, client_id: &str, event: &serd
 
 /// A random (version 4) UUID in its usual text form.
 fn uuid_v4() -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut b: [u8; 16] = rand::random();
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    let mut s = String::with_capacity(36);
+    for (i, x) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            s.push('-');
+        }
+        s.push(char::from(HEX[usize::from(x >> 4)]));
+        s.push(char::from(HEX[usize::from(x & 0x0f)]));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::uuid_v4;
+
+    #[test]
+    fn session_identifiers_are_version_4_uuids() {
+        let a = uuid_v4();
+        assert_eq!(a.len(), 36);
+        for (i, c) in a.chars().enumerate() {
+            match i {
+                8 | 13 | 18 | 23 => assert_eq!(c, '-', "{a}"),
+                14 => assert_eq!(c, '4', "{a}"),
+                19 => assert!("89ab".contains(c), "{a}"),
+                _ => assert!(c.is_ascii_hexdigit() && !c.is_ascii_uppercase(), "{a}"),
+            }
+        }
+        assert_ne!(a, uuid_v4());
+    }
 }
