@@ -212,17 +212,36 @@ const LINGER: Duration = Duration::from_secs(2);
 impl Connection {
     async fn run(&mut self) -> Close {
         let max_packet = self.shared.router.limits.max_packet_size;
-        let mut last_seen = Instant::now();
         let policies = self.listener.authorization() == Authorization::Policies;
         let mut authz_rx = self.shared.authz_changed.subscribe();
+        // The futures the loop waits on are made once and kept, not made
+        // afresh on every pass: each registration with a token, a notifier
+        // or the timer wheel is work a busy connection would repeat for
+        // every packet.
         let wake = self.wake.clone();
+        let notified = wake.notified();
+        tokio::pin!(notified);
+        let kick = self.kick.clone();
+        let kicked = kick.cancelled();
+        tokio::pin!(kicked);
+        let shutdown = self.shared.shutdown.clone();
+        let shutting_down = shutdown.cancelled();
+        tokio::pin!(shutting_down);
+        // The keep-alive timer fires at the deadline it was last set to;
+        // only then is the deadline moved up to what the packets since
+        // allow, so packets do not touch the timer.
+        let grace = self.keep_alive.mul_f32(1.5);
+        let mut last_seen = Instant::now();
+        let keep_alive = tokio::time::sleep_until(last_seen + grace);
+        tokio::pin!(keep_alive);
         loop {
             // Handle every whole packet already buffered, unless the
             // client is not reading what it is sent.
+            let mut saw_packet = false;
             while !self.wire.congested() {
                 match decode(&mut self.wire.input, Some(self.protocol), max_packet) {
                     Ok(Some(packet)) => {
-                        last_seen = Instant::now();
+                        saw_packet = true;
                         if let Err(close) = self.handle(packet).await {
                             return close;
                         }
@@ -237,17 +256,15 @@ impl Connection {
                     }
                 }
             }
+            if saw_packet {
+                last_seen = Instant::now();
+            }
             if !self.wire.congested()
                 && let Err(close) = self.deliver()
             {
                 return close;
             }
             self.wire.release_idle();
-            let keep_alive_deadline = if self.keep_alive.is_zero() {
-                None
-            } else {
-                Some(last_seen + self.keep_alive.mul_f32(1.5))
-            };
             let read = !self.wire.congested();
             tokio::select! {
                 progress = self.wire.progress(read) => match progress {
@@ -255,7 +272,7 @@ impl Connection {
                     Ok(Progress::Read(_) | Progress::Drained) => {}
                     Err(e) => return Close::NetworkLost(e.to_string()),
                 },
-                _ = wake.notified() => {}
+                () = &mut notified => notified.set(wake.notified()),
                 Some((ack, result)) = self.pending_acks.next(), if !self.pending_acks.is_empty() => {
                     if let Err(e) = result {
                         tracing::error!(client_id = %self.client_id, error = %e, "store commit failed; closing so the client resends");
@@ -263,8 +280,12 @@ impl Connection {
                     }
                     self.send(&ack);
                 }
-                _ = sleep_until_opt(keep_alive_deadline) => {
-                    return Close::Server { reason: ReasonCode::KEEP_ALIVE_TIMEOUT, message: "keep-alive timeout".into() };
+                () = &mut keep_alive, if !self.keep_alive.is_zero() => {
+                    let deadline = last_seen + grace;
+                    if Instant::now() >= deadline {
+                        return Close::Server { reason: ReasonCode::KEEP_ALIVE_TIMEOUT, message: "keep-alive timeout".into() };
+                    }
+                    keep_alive.as_mut().reset(deadline);
                 }
                 changed = authz_rx.changed(), if policies => {
                     if changed.is_ok()
@@ -273,11 +294,11 @@ impl Connection {
                         return close;
                     }
                 }
-                _ = self.kick.cancelled() => {
+                () = &mut kicked => {
                     let reason = self.session.as_ref().and_then(|s| s.lock().kick_reason).unwrap_or(ReasonCode::ADMINISTRATIVE_ACTION);
                     return Close::Server { reason, message: "closed by the broker".into() };
                 }
-                _ = self.shared.shutdown.cancelled() => {
+                () = &mut shutting_down => {
                     return Close::Server { reason: ReasonCode::SERVER_SHUTTING_DOWN, message: "server shutting down".into() };
                 }
             }
@@ -403,12 +424,5 @@ pub(crate) fn protocol_error(message: &str) -> Close {
     Close::Server {
         reason: ReasonCode::PROTOCOL_ERROR,
         message: message.to_string(),
-    }
-}
-
-async fn sleep_until_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
     }
 }
