@@ -7,8 +7,8 @@
 //! one fsync, and only then answers the callers. While one fsync runs the
 //! next batch accumulates, so the number of fsyncs follows the disk's
 //! speed rather than the number of callers; and a batch that follows the
-//! previous one within the commit window waits for the window to close,
-//! so a burst costs at most one fsync per window.
+//! previous one (of several requests) within the commit window waits for
+//! the window to close, so a burst costs at most one fsync per window.
 
 use std::fs::File;
 use std::io::Write;
@@ -101,8 +101,9 @@ pub(crate) struct Writer {
     pub(crate) checkpoint_interval: Duration,
     pub(crate) max_batch: usize,
     pub(crate) commit_window: Duration,
-    /// When the last batch was written, for the commit window.
-    pub(crate) last_write: Option<Instant>,
+    /// When the last batch of several requests was written, for the
+    /// commit window.
+    pub(crate) last_shared_write: Option<Instant>,
     pub(crate) head: Head,
     pub(crate) counters: Arc<Counters>,
     /// Set once a write or fsync failed beyond repair.
@@ -134,7 +135,7 @@ impl Writer {
             // it closes (rather than wake for every request), then take
             // what queued meanwhile; after a quiet spell, write at once.
             if !matches!(batch.last(), Some(Request::Close { .. }))
-                && let Some(last) = self.last_write
+                && let Some(last) = self.last_shared_write
             {
                 let closes = last + self.commit_window;
                 let now = Instant::now();
@@ -150,8 +151,9 @@ impl Writer {
                     Err(_) => break,
                 }
             }
+            let shared = batch.len() > 1;
             let stop = self.process(batch, false);
-            self.last_write = Some(Instant::now());
+            self.last_shared_write = shared.then(Instant::now);
             if stop {
                 return;
             }

@@ -79,6 +79,7 @@ async fn a_full_batch_commits_without_waiting_out_the_delay() {
     let options = StoreOptions {
         max_batch_ops: 100,
         max_batch_delay: Duration::from_secs(60),
+        ..StoreOptions::default()
     };
     let store = Store::open(&db_path(&dir), options).unwrap();
     commit_concurrently(&store, 100).await;
@@ -133,4 +134,40 @@ async fn blocking_commits_share_batches_with_async_ones() {
         store.commit_blocking(vec![put("c", 1)]),
         Err(civitas_store::StoreError::Closed)
     ));
+}
+
+#[tokio::test]
+async fn a_lone_writer_is_not_held_by_the_commit_window() {
+    let dir = temp_dir();
+    let options = StoreOptions {
+        commit_window: Duration::from_secs(5),
+        ..StoreOptions::default()
+    };
+    let store = Store::open(&db_path(&dir), options).unwrap();
+    // One caller at a time, each waiting for its commit: no transaction
+    // holds several callers, so none waits for the window.
+    let started = std::time::Instant::now();
+    for seq in 0..5 {
+        store.commit(vec![put("c", seq)]).await.unwrap();
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(store.stats().commits, 5);
+}
+
+#[tokio::test]
+async fn concurrent_writers_within_the_commit_window_share_a_transaction() {
+    let dir = temp_dir();
+    let options = StoreOptions {
+        commit_window: Duration::from_secs(1),
+        ..StoreOptions::default()
+    };
+    let store = Store::open(&db_path(&dir), options).unwrap();
+    commit_concurrently(&store, 50).await;
+    let before = store.stats().commits;
+    // The next burst follows a shared transaction within the window: it
+    // waits for the window and goes in together.
+    commit_concurrently(&store, 50).await;
+    let stats = store.stats();
+    assert!(stats.commits - before <= 2, "{stats:?}");
+    assert_eq!(stats.ops, 100);
 }

@@ -75,7 +75,11 @@ pub struct ActionDeps {
 pub struct RuntimeOptions {
     /// Messages waiting per rule before new ones are dropped.
     pub queue_capacity: usize,
-    /// Messages one rule works on at once.
+    /// Messages one rule works on at once. A `store` action holds its
+    /// place until the reading is durable, and the telemetry store commits
+    /// whatever is waiting together: the window must cover a commit's
+    /// worth of readings at the rate a city sends them (10,000 a second
+    /// and a commit of a few tens of milliseconds: a few hundred).
     pub max_in_flight: usize,
     /// How long a rule must go without overflowing, its queue drained,
     /// before its overflow alarm clears.
@@ -85,8 +89,8 @@ pub struct RuntimeOptions {
 impl Default for RuntimeOptions {
     fn default() -> Self {
         RuntimeOptions {
-            queue_capacity: 1024,
-            max_in_flight: 8,
+            queue_capacity: 4096,
+            max_in_flight: 256,
             overflow_clear_after: Duration::from_secs(60),
         }
     }
