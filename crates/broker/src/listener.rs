@@ -73,15 +73,13 @@ async fn handle(stream: TcpStream, peer: SocketAddr, endpoint: Arc<Endpoint>, sh
     let tls_stream = match tokio::time::timeout_at(deadline, accept).await {
         Ok(Ok(s)) => Box::new(s),
         Ok(Err(e)) => {
-            Stats::inc(&shared.stats.tls_failures);
             tracing::warn!(%peer, listener = %config.name, error = %e, "TLS handshake refused");
-            security::record(
+            tls_refused(
                 &shared,
-                format!("peer:{peer}"),
-                "tls.handshake",
-                format!("listener:{}", config.name),
+                peer,
+                config,
                 SecurityOutcome::Failure,
-                vec![("error", e.to_string())],
+                e.to_string(),
             );
             return;
         }
@@ -92,15 +90,13 @@ async fn handle(stream: TcpStream, peer: SocketAddr, endpoint: Arc<Endpoint>, sh
         }
     };
     if let Err(e) = verify_resumed(tls, &tls_stream) {
-        Stats::inc(&shared.stats.tls_failures);
         tracing::warn!(%peer, listener = %config.name, error = %e, "TLS session resumption refused");
-        security::record(
+        tls_refused(
             &shared,
-            format!("peer:{peer}"),
-            "tls.handshake",
-            format!("listener:{}", config.name),
+            peer,
+            config,
             SecurityOutcome::Denied,
-            vec![("error", e.to_string())],
+            e.to_string(),
         );
         return;
     }
@@ -126,6 +122,25 @@ async fn handle(stream: TcpStream, peer: SocketAddr, endpoint: Arc<Endpoint>, sh
         AuthMode::Anonymous | AuthMode::Password => None,
     };
     serve_transport(tls_stream, &endpoint, shared, peer, identity, deadline).await;
+}
+
+/// A handshake that ends the connection: counted and on the record.
+fn tls_refused(
+    shared: &Arc<Shared>,
+    peer: SocketAddr,
+    config: &ListenerConfig,
+    outcome: SecurityOutcome,
+    error: String,
+) {
+    Stats::inc(&shared.stats.tls_failures);
+    security::record(
+        shared,
+        format!("peer:{peer}"),
+        "tls.handshake",
+        format!("listener:{}", config.name),
+        outcome,
+        vec![("error", error)],
+    );
 }
 
 /// A resumed TLS session skipped certificate verification: its client

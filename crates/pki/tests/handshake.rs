@@ -49,6 +49,19 @@ async fn alpn_is_negotiated() {
     );
 }
 
+/// Makes `client` (with a certificate from another CA) trust `ca`'s
+/// server, so that only its own certificate is foreign.
+fn trust_our_server(client: &mut rustls::ClientConfig, ca: &CertificateAuthority) {
+    client.dangerous().set_certificate_verifier(
+        rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(bundle_roots(ca)),
+            Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
+        )
+        .build()
+        .unwrap(),
+    );
+}
+
 #[tokio::test]
 async fn certificate_from_another_ca_is_refused() {
     let f = fixture();
@@ -58,14 +71,7 @@ async fn certificate_from_another_ca_is_refused() {
     let server = server_config(&f.tls_files, &[]).unwrap();
     // The client trusts the real server; only its own certificate is foreign.
     let mut client = (*client_with_cert(&other, &device, device.key_pem.as_ref().unwrap())).clone();
-    client.dangerous().set_certificate_verifier(
-        rustls::client::WebPkiServerVerifier::builder_with_provider(
-            Arc::new(bundle_roots(&f.ca)),
-            Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
-        )
-        .build()
-        .unwrap(),
-    );
+    trust_our_server(&mut client, &f.ca);
     let err = connect(server, Arc::new(client)).await.unwrap_err();
     assert!(err.contains("server:"), "{err}");
     assert!(err.contains("UnknownIssuer"), "{err}");
@@ -369,14 +375,7 @@ async fn a_certificate_whose_issuer_published_no_crl_is_refused() {
 
     let device = other.issue_device("sensor-9", DAY, now()).unwrap();
     let mut client = (*client_with_cert(&other, &device, device.key_pem.as_ref().unwrap())).clone();
-    client.dangerous().set_certificate_verifier(
-        rustls::client::WebPkiServerVerifier::builder_with_provider(
-            Arc::new(bundle_roots(&f.ca)),
-            Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
-        )
-        .build()
-        .unwrap(),
-    );
+    trust_our_server(&mut client, &f.ca);
     let err = connect(server.clone(), Arc::new(client)).await.unwrap_err();
     assert!(err.contains("UnknownRevocationStatus"), "{err}");
 
