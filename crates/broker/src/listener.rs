@@ -89,7 +89,7 @@ async fn handle(stream: TcpStream, peer: SocketAddr, endpoint: Arc<Endpoint>, sh
             return;
         }
     };
-    if let Err(e) = verify_resumed(tls, &tls_stream) {
+    if let Err(e) = tls.check_resumption(tls_stream.get_ref().1) {
         tracing::warn!(%peer, listener = %config.name, error = %e, "TLS session resumption refused");
         tls_refused(
             &shared,
@@ -141,20 +141,6 @@ fn tls_refused(
         outcome,
         vec![("error", error)],
     );
-}
-
-/// A resumed TLS session skipped certificate verification: its client
-/// chain is verified again against the current CA bundle and CRL, so a
-/// certificate revoked since its last full handshake is refused here.
-fn verify_resumed(
-    tls: &ReloadingServerConfig,
-    stream: &tokio_rustls::server::TlsStream<TcpStream>,
-) -> Result<(), civitas_pki::PkiError> {
-    let (_, conn) = stream.get_ref();
-    if conn.handshake_kind() != Some(tokio_rustls::rustls::HandshakeKind::Resumed) {
-        return Ok(());
-    }
-    tls.verify_resumed(conn.peer_certificates().unwrap_or(&[]))
 }
 
 /// Serve MQTT on `stream` directly or, on a WebSocket listener, after the

@@ -22,6 +22,7 @@ use rustls::ServerConfig;
 use rustls::server::ProducesTickets;
 use rustls_pki_types::CertificateDer;
 use tokio_util::sync::CancellationToken;
+use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::error::PkiError;
 use crate::revocation::Revocations;
@@ -102,20 +103,31 @@ impl ReloadingServerConfig {
         let end_entity = chain.first().ok_or_else(|| {
             PkiError::ResumedClientRefused("the session carries no client certificate".into())
         })?;
-        let identity = crate::identity::peer_identity(end_entity.as_ref())
-            .map_err(|e| PkiError::ResumedClientRefused(e.to_string()))?;
-        if identity.not_after <= time::OffsetDateTime::now_utc() {
+        let (_, cert) = X509Certificate::from_der(end_entity.as_ref())
+            .map_err(|e| PkiError::ResumedClientRefused(format!("unreadable certificate: {e}")))?;
+        if !cert.validity().is_valid() {
             return Err(PkiError::ResumedClientRefused(format!(
-                "the certificate expired at {}",
-                identity.not_after
+                "the certificate is outside its validity ({} to {})",
+                cert.validity().not_before,
+                cert.validity().not_after
             )));
         }
         if let Some(revocations) = &active.revocations {
             revocations
-                .check(end_entity)
+                .check_parsed(&cert)
                 .map_err(|e| PkiError::ResumedClientRefused(format!("{e:?}")))?;
         }
         Ok(())
+    }
+
+    /// For a connection that has completed its handshake: a resumed one is
+    /// checked with [`verify_resumed`](Self::verify_resumed); a full one
+    /// was verified in the handshake.
+    pub fn check_resumption(&self, conn: &rustls::ServerConnection) -> Result<(), PkiError> {
+        if conn.handshake_kind() != Some(rustls::HandshakeKind::Resumed) {
+            return Ok(());
+        }
+        self.verify_resumed(conn.peer_certificates().unwrap_or(&[]))
     }
 
     /// The files this configuration is built from.

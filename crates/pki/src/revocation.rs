@@ -82,6 +82,11 @@ impl Revocations {
     pub(crate) fn check(&self, end_entity: &CertificateDer<'_>) -> Result<(), CertificateError> {
         let (_, cert) = X509Certificate::from_der(end_entity.as_ref())
             .map_err(|_| CertificateError::BadEncoding)?;
+        self.check_parsed(&cert)
+    }
+
+    /// [`check`](Self::check) for a certificate already parsed.
+    pub(crate) fn check_parsed(&self, cert: &X509Certificate<'_>) -> Result<(), CertificateError> {
         match self.by_issuer.get(cert.issuer().as_raw()) {
             None => Err(CertificateError::UnknownRevocationStatus),
             Some(revoked) if revoked.contains(cert.raw_serial()) => Err(CertificateError::Revoked),

@@ -151,11 +151,9 @@ async fn serve_connection(
             }
         },
     };
-    // A resumed session skipped certificate verification: verify the
-    // chain again against the current CA bundle and CRL.
-    if tls.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
-        && let Err(e) = config.verify_resumed(tls.get_ref().1.peer_certificates().unwrap_or(&[]))
-    {
+    // A resumed session skipped certificate verification: its certificate
+    // is checked against the current CRL and its validity.
+    if let Err(e) = config.check_resumption(tls.get_ref().1) {
         tracing::warn!(%peer, error = %e, "device API TLS session resumption refused");
         return;
     }
