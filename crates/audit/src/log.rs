@@ -46,12 +46,15 @@ pub struct AuditOptions {
     pub checkpoint_interval: Duration,
     /// Most requests written in one batch (one fsync).
     pub max_batch: usize,
-    /// Group commit: a batch that follows one of several requests within
-    /// this window waits for the window to close, gathering what arrives
-    /// meanwhile, so a burst (a reconnect storm's connect events) costs
-    /// one fsync per window rather than one per handful of events. A lone
-    /// caller, and a request after a quiet spell, are written at once.
-    /// Zero writes every batch at once.
+    /// Group commit: a batch that follows another within this window
+    /// waits for the window to close, gathering what arrives meanwhile,
+    /// when the previous batch held several requests or when nobody waits
+    /// for the new one ([`AuditSink::append_nowait`]). A burst (a
+    /// reconnect storm's connect events) or a steady stream (commands to
+    /// streetlights) then costs one fsync per window rather than one per
+    /// event. A lone caller that waits for each append, and a request
+    /// after a quiet spell, are written at once. Zero writes every batch
+    /// at once.
     pub commit_window: Duration,
 }
 
@@ -207,7 +210,7 @@ impl AuditLog {
             checkpoint_interval: options.checkpoint_interval,
             max_batch: options.max_batch.max(1),
             commit_window: options.commit_window,
-            last_shared_write: None,
+            last_write: None,
             head,
             counters: Arc::clone(&counters),
             failed: None,

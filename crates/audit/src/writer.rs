@@ -101,9 +101,9 @@ pub(crate) struct Writer {
     pub(crate) checkpoint_interval: Duration,
     pub(crate) max_batch: usize,
     pub(crate) commit_window: Duration,
-    /// When the last batch of several requests was written, for the
-    /// commit window.
-    pub(crate) last_shared_write: Option<Instant>,
+    /// When the last batch was written and whether it held several
+    /// requests, for the commit window.
+    pub(crate) last_write: Option<(Instant, bool)>,
     pub(crate) head: Head,
     pub(crate) counters: Arc<Counters>,
     /// Set once a write or fsync failed beyond repair.
@@ -130,12 +130,18 @@ impl Writer {
                 self.process(Vec::new(), true);
                 return;
             };
-            let mut batch = vec![first];
             // Within the commit window of the previous write, sleep until
             // it closes (rather than wake for every request), then take
             // what queued meanwhile; after a quiet spell, write at once.
-            if !matches!(batch.last(), Some(Request::Close { .. }))
-                && let Some(last) = self.last_shared_write
+            // The window holds a request when writers are concurrent (the
+            // last batch was shared) or when nobody waits for it (an event
+            // recorded in passing, such as a command sent to a device): a
+            // lone writer that waits for each append is never held.
+            let nobody_waits = matches!(first, Request::Append { reply: None, .. });
+            let closing = matches!(first, Request::Close { .. });
+            if !closing
+                && let Some((last, shared)) = self.last_write
+                && (shared || nobody_waits)
             {
                 let closes = last + self.commit_window;
                 let now = Instant::now();
@@ -143,6 +149,7 @@ impl Writer {
                     std::thread::sleep(closes - now);
                 }
             }
+            let mut batch = vec![first];
             while batch.len() < self.max_batch
                 && !matches!(batch.last(), Some(Request::Close { .. }))
             {
@@ -153,7 +160,7 @@ impl Writer {
             }
             let shared = batch.len() > 1;
             let stop = self.process(batch, false);
-            self.last_shared_write = shared.then(Instant::now);
+            self.last_write = Some((Instant::now(), shared));
             if stop {
                 return;
             }

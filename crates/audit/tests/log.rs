@@ -411,6 +411,32 @@ fn the_signing_key_is_sealed_by_the_kms() {
 }
 
 #[tokio::test]
+async fn events_nobody_waits_for_share_an_fsync_when_they_come_faster_than_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = log_path(dir.path());
+    let options = AuditOptions {
+        commit_window: Duration::from_secs(2),
+        ..AuditOptions::default()
+    };
+    let log = AuditLog::open(&path, signer(), ManualClock::new(), options).unwrap();
+    // A command every few milliseconds, each recorded in passing: one at a
+    // time they would each be a batch of their own (the writer is idle
+    // between them), but the first opens a window the rest fall into.
+    for i in 0..10 {
+        log.append_nowait(event(i)).unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Waiting for one more (within the window, too) waits for them all.
+    log.append(event(10)).await.unwrap();
+    let stats = log.stats();
+    assert_eq!(stats.records, 11);
+    assert!(stats.batches <= 2, "{stats:?}");
+    log.close().unwrap();
+    let report = verify(&path, None).unwrap();
+    assert!(report.is_ok(), "{report}");
+}
+
+#[tokio::test]
 async fn a_burst_within_the_commit_window_shares_one_fsync() {
     let dir = tempfile::tempdir().unwrap();
     let path = log_path(dir.path());

@@ -11,7 +11,7 @@
 
 use std::fmt;
 
-use civitas_rules::{EvalContext, EvalError, Json, Message, Output, Rule};
+use civitas_rules::{Document, EvalContext, EvalError, Json, Message, Output, Rule};
 
 /// A compiled template.
 #[derive(Debug)]
@@ -101,9 +101,20 @@ impl Template {
 
     /// Substitutes every hole for `msg`.
     pub fn render(&self, msg: &Message<'_>, ctx: &EvalContext<'_>) -> Result<String, EvalError> {
+        self.render_in(msg, &mut Document::new(msg.payload), ctx)
+    }
+
+    /// [`Template::render`] reading the payload from `doc`, which the rule
+    /// and the action's other templates share.
+    pub fn render_in(
+        &self,
+        msg: &Message<'_>,
+        doc: &mut Document<'_>,
+        ctx: &EvalContext<'_>,
+    ) -> Result<String, EvalError> {
         let values = match &self.program {
             None => None,
-            Some(program) => match program.evaluate(msg, ctx)? {
+            Some(program) => match program.evaluate_in(msg, doc, ctx)? {
                 Some(Output::Json(Json::Object(map))) => Some(map),
                 _ => None,
             },

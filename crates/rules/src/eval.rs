@@ -92,24 +92,61 @@ pub(crate) struct Env<'r> {
     pub row: Option<&'r Json>,
 }
 
-pub(crate) fn run(
-    program: &Program,
-    msg: &Message<'_>,
-    ctx: &EvalContext<'_>,
-) -> Result<Option<Output>, EvalError> {
-    let doc = if program.needs_payload {
-        match serde_json::from_slice::<Json>(msg.payload) {
+/// A message's payload as the statements reading one message see it:
+/// parsed at most once, however many read it. A rule and the templates
+/// of its actions each evaluate a statement against the same message; on
+/// their own they would parse the same JSON once each.
+#[derive(Debug)]
+pub struct Document<'a> {
+    payload: &'a [u8],
+    /// `Some(None)`: parsed, and not a JSON object (binary to rules).
+    parsed: std::cell::OnceCell<Option<Json>>,
+}
+
+impl<'a> Document<'a> {
+    /// Nothing is parsed until a statement reads the payload.
+    pub fn new(payload: &'a [u8]) -> Document<'a> {
+        Document {
+            payload,
+            parsed: std::cell::OnceCell::new(),
+        }
+    }
+
+    fn parse(payload: &[u8]) -> Option<Json> {
+        match serde_json::from_slice::<Json>(payload) {
             Ok(j @ Json::Object(_)) => Some(j),
             _ => None,
         }
+    }
+
+    /// The payload's JSON object; `None` when it is binary.
+    fn object(&self) -> Option<&Json> {
+        self.parsed
+            .get_or_init(|| Self::parse(self.payload))
+            .as_ref()
+    }
+
+    /// The object by value (a `SELECT *` output), without a copy; a later
+    /// reader parses again.
+    fn take_object(&mut self) -> Option<Json> {
+        self.parsed
+            .take()
+            .unwrap_or_else(|| Self::parse(self.payload))
+    }
+}
+
+pub(crate) fn run(
+    program: &Program,
+    msg: &Message<'_>,
+    doc: &mut Document<'_>,
+    ctx: &EvalContext<'_>,
+) -> Result<Option<Output>, EvalError> {
+    let row = if program.needs_payload {
+        doc.object()
     } else {
         None
     };
-    let env = Env {
-        msg,
-        ctx,
-        row: doc.as_ref(),
-    };
+    let env = Env { msg, ctx, row };
     let select = &program.select;
     if let Some(filter) = &select.filter
         && !truth(filter, &env)?
@@ -127,14 +164,14 @@ pub(crate) fn run(
         Projection::Items(items) => items,
     };
     if let [Item::Star] = items.as_slice() {
-        return Ok(Some(match doc {
+        return Ok(Some(match doc.take_object() {
             Some(d) => Output::Json(d),
             None => Output::Raw(msg.payload.to_vec()),
         }));
     }
     let values = eval_items(items, &env)?;
     let mut out = if items.iter().any(|i| matches!(i, Item::Star)) {
-        match doc {
+        match doc.take_object() {
             Some(Json::Object(map)) => map,
             _ if msg.payload.trim_ascii().is_empty() => Map::new(),
             _ => return Err(EvalError::PayloadNotObject),

@@ -66,7 +66,7 @@ mod print;
 mod value;
 
 pub use error::{EvalError, Position, ShadowError, SqlError};
-pub use eval::{EvalContext, Message, Output, ShadowLookup};
+pub use eval::{Document, EvalContext, Message, Output, ShadowLookup};
 pub use value::{Json, Value};
 
 /// A parsed, checked and lowered rule statement, ready to evaluate.
@@ -133,7 +133,18 @@ impl Rule {
         msg: &Message<'_>,
         ctx: &EvalContext<'_>,
     ) -> Result<Option<Output>, EvalError> {
-        eval::run(&self.program, msg, ctx)
+        eval::run(&self.program, msg, &mut Document::new(msg.payload), ctx)
+    }
+
+    /// [`Rule::evaluate`] on a payload other statements read too: `doc`
+    /// (of `msg.payload`) is parsed by the first of them that needs it.
+    pub fn evaluate_in(
+        &self,
+        msg: &Message<'_>,
+        doc: &mut Document<'_>,
+        ctx: &EvalContext<'_>,
+    ) -> Result<Option<Output>, EvalError> {
+        eval::run(&self.program, msg, doc, ctx)
     }
 
     /// The statement in normalised form; it parses back to the same rule.

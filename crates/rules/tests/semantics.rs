@@ -526,3 +526,38 @@ fn rules_can_be_shared_across_threads() {
     assert_send_sync::<Rule>();
     assert_send_sync::<Output>();
 }
+
+#[test]
+fn statements_sharing_one_document_see_the_payload_as_each_would_alone() {
+    use civitas_rules::Document;
+    let payload = br#"{"color":"red","temperature":50}"#;
+    let msg = message(payload);
+    let ctx = EvalContext::default();
+    let star = Rule::parse("SELECT * FROM 'city/#'").unwrap();
+    let star_plus = Rule::parse("SELECT *, topic(2) AS level FROM 'city/#'").unwrap();
+    let field = Rule::parse("SELECT VALUE temperature FROM 'city/#'").unwrap();
+    let topic_only = Rule::parse("SELECT VALUE topic(1) FROM 'city/#'").unwrap();
+    let rules = [&topic_only, &field, &star, &field, &star_plus, &field];
+    let mut doc = Document::new(payload);
+    for rule in rules {
+        // `SELECT *` takes the parsed object; what reads after it still
+        // sees the payload.
+        assert_eq!(
+            rule.evaluate_in(&msg, &mut doc, &ctx).unwrap(),
+            rule.evaluate(&msg, &ctx).unwrap(),
+            "{}",
+            rule.to_sql()
+        );
+    }
+    // A binary payload is binary to every statement sharing it.
+    let binary = message(&[0xff, 0x00]);
+    let mut doc = Document::new(&[0xff, 0x00]);
+    assert_eq!(
+        field.evaluate_in(&binary, &mut doc, &ctx).unwrap(),
+        Some(Output::Raw(Vec::new()))
+    );
+    assert_eq!(
+        star.evaluate_in(&binary, &mut doc, &ctx).unwrap(),
+        Some(Output::Raw(vec![0xff, 0x00]))
+    );
+}

@@ -21,7 +21,7 @@ mod republish;
 mod shadow;
 mod store;
 
-use civitas_rules::{EvalContext, EvalError, Json, Message, Output, Rule};
+use civitas_rules::{Document, EvalContext, EvalError, Json, Message, Output, Rule};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -96,6 +96,8 @@ pub struct Prepare<'a> {
     pub rule: &'a Rule,
     /// The original message: templates read it.
     pub message: &'a Message<'a>,
+    /// Its payload, parsed once for the rule and every template.
+    pub document: &'a std::cell::RefCell<Document<'a>>,
     pub context: &'a EvalContext<'a>,
     /// What the rule's SELECT made of the message.
     pub output: &'a Output,
@@ -103,7 +105,7 @@ pub struct Prepare<'a> {
 
 impl Prepare<'_> {
     fn render(&self, t: &Template) -> Result<String, ActionError> {
-        Ok(t.render(self.message, self.context)?)
+        Ok(t.render_in(self.message, &mut self.document.borrow_mut(), self.context)?)
     }
 
     fn render_opt(&self, t: &Option<Template>) -> Result<Option<String>, ActionError> {

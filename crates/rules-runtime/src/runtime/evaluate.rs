@@ -2,7 +2,9 @@
 //! and every action prepared (its templates rendered). The worker then
 //! performs the invocations; `rule test` shows them.
 
-use civitas_rules::{EvalContext, EvalError, Json, Output, ShadowError};
+use std::cell::RefCell;
+
+use civitas_rules::{Document, EvalContext, EvalError, Json, Output, ShadowError};
 
 use super::ActionDeps;
 use crate::actions::{ActionError, ActionSpec, Invocation, Prepare};
@@ -52,7 +54,11 @@ fn with_context<R>(
 pub(crate) fn evaluate(rule: &ValidRule, deps: &ActionDeps, message: &RuleMessage) -> Evaluation {
     with_context(deps, message, |context| {
         let msg = message.as_message();
-        let output = match rule.sql.evaluate(&msg, context) {
+        let document = RefCell::new(Document::new(msg.payload));
+        let output = match rule
+            .sql
+            .evaluate_in(&msg, &mut document.borrow_mut(), context)
+        {
             Err(e) => return Evaluation::Failed(e),
             Ok(None) => return Evaluation::Skipped,
             Ok(Some(output)) => output,
@@ -60,6 +66,7 @@ pub(crate) fn evaluate(rule: &ValidRule, deps: &ActionDeps, message: &RuleMessag
         let p = Prepare {
             rule: &rule.sql,
             message: &msg,
+            document: &document,
             context,
             output: &output,
         };
@@ -87,6 +94,7 @@ pub(crate) fn prepare_error_action(
             action.prepare(&Prepare {
                 rule: &rule.sql,
                 message: &msg,
+                document: &RefCell::new(Document::new(msg.payload)),
                 context,
                 output: &output,
             })
