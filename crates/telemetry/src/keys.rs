@@ -10,8 +10,8 @@
 //! block sealed under it unreadable after a restart.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::SystemTime;
 
 use civitas_kms::{DataKey, EncryptionContext, KeyId, KeyRing, KeyState, KmsError};
@@ -51,13 +51,24 @@ pub trait TelemetryKeys: Send + Sync {
 }
 
 /// [`TelemetryKeys`] over a shared local [`KeyRing`], saved to `ring_file`
-/// after each key creation or destruction (pass `None` only for a ring
-/// that is not persisted, e.g. in tests).
+/// after each key creation or destruction, before the caller hears of it
+/// (pass `None` only for a ring that is not persisted, e.g. in tests).
+///
+/// A save writes the whole ring, so saves are shared: a burst of new
+/// devices creates its keys in memory while one save runs, and the next
+/// save makes them all durable at once, instead of one save (of a ring
+/// ever larger) per device.
 pub struct LocalKeys {
     ring: Arc<RwLock<KeyRing>>,
     ring_file: Option<PathBuf>,
-    /// Set while the ring in memory holds a change the file does not.
-    unsaved: AtomicBool,
+    /// Changes made to the ring through these keys, counted under the
+    /// ring's write lock.
+    changes: AtomicU64,
+    /// How many of those changes the file holds. The mutex lets one save
+    /// run at a time, so a caller whose change a save covered returns.
+    saved: Mutex<u64>,
+    /// `saved`, readable without waiting for a save in progress.
+    saved_upto: AtomicU64,
 }
 
 impl std::fmt::Debug for LocalKeys {
@@ -74,74 +85,92 @@ impl LocalKeys {
         LocalKeys {
             ring,
             ring_file,
-            unsaved: AtomicBool::new(false),
+            changes: AtomicU64::new(0),
+            saved: Mutex::new(0),
+            saved_upto: AtomicU64::new(0),
         }
     }
 
-    fn save(&self, ring: &KeyRing) -> Result<(), KmsError> {
+    /// Counts a change; call with the ring's write lock held.
+    fn changed(&self) {
+        self.changes.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// True when every change so far is in the file.
+    fn all_saved(&self) -> bool {
+        self.saved_upto.load(Ordering::Acquire) >= self.changes.load(Ordering::Acquire)
+    }
+
+    /// Makes the changes up to `upto` durable, unless a save since has.
+    fn persist(&self, upto: u64) -> Result<(), KmsError> {
+        let mut saved = self.saved.lock().unwrap_or_else(PoisonError::into_inner);
+        if *saved >= upto {
+            return Ok(());
+        }
+        // The read lock lets data keys be made meanwhile, and keeps any
+        // writer (a key creation, a rotation that saves the ring itself)
+        // from changing the ring between this snapshot and the file.
+        let ring = self.ring.read().unwrap_or_else(PoisonError::into_inner);
+        let now = self.changes.load(Ordering::Acquire);
         if let Some(path) = &self.ring_file {
-            self.unsaved.store(true, Ordering::Release);
             ring.save(path)?;
         }
-        self.unsaved.store(false, Ordering::Release);
+        *saved = now;
+        self.saved_upto.store(now, Ordering::Release);
         Ok(())
     }
 }
 
 impl TelemetryKeys for LocalKeys {
     fn ensure_key(&self, key_id: &KeyId) -> Result<(), KmsError> {
-        {
-            let ring = self.ring.read().unwrap_or_else(PoisonError::into_inner);
-            if let Ok(info) = ring.describe(key_id) {
-                if info.state == KeyState::Destroyed {
-                    return Err(KmsError::KeyDestroyed(key_id.clone()));
-                }
-                if !self.unsaved.load(Ordering::Acquire) {
-                    return Ok(());
-                }
-            }
-        }
-        let mut ring = self.ring.write().unwrap_or_else(PoisonError::into_inner);
-        match ring.describe(key_id) {
-            Ok(info) if info.state == KeyState::Destroyed => {
-                return Err(KmsError::KeyDestroyed(key_id.clone()));
-            }
-            Ok(_) => {}
-            Err(KmsError::UnknownKey(_)) => ring.create_key(key_id, SystemTime::now())?,
-            Err(e) => return Err(e),
-        }
-        // Also retries a save that failed earlier.
-        self.save(&ring)
+        self.ensure_keys(std::slice::from_ref(key_id))
     }
 
-    /// Creates every missing key, then saves the ring once.
+    /// Creates every missing key, then saves the ring once, or finds that
+    /// a save since already holds them.
     fn ensure_keys(&self, key_ids: &[KeyId]) -> Result<(), KmsError> {
+        {
+            let ring = self.ring.read().unwrap_or_else(PoisonError::into_inner);
+            let mut all_there = true;
+            for key_id in key_ids {
+                match ring.describe(key_id) {
+                    Ok(info) if info.state == KeyState::Destroyed => {
+                        return Err(KmsError::KeyDestroyed(key_id.clone()));
+                    }
+                    Ok(_) => {}
+                    Err(_) => {
+                        all_there = false;
+                        break;
+                    }
+                }
+            }
+            if all_there && self.all_saved() {
+                return Ok(());
+            }
+        }
         let mut ring = self.ring.write().unwrap_or_else(PoisonError::into_inner);
-        let mut changed = self.unsaved.load(Ordering::Acquire);
         let mut refused = Ok(());
         for key_id in key_ids {
             let step = match ring.describe(key_id) {
                 Ok(info) if info.state == KeyState::Destroyed => {
                     Err(KmsError::KeyDestroyed(key_id.clone()))
                 }
-                Ok(_) => Ok(false),
-                Err(KmsError::UnknownKey(_)) => {
-                    ring.create_key(key_id, SystemTime::now()).map(|()| true)
-                }
+                Ok(_) => Ok(()),
+                Err(KmsError::UnknownKey(_)) => ring
+                    .create_key(key_id, SystemTime::now())
+                    .map(|()| self.changed()),
                 Err(e) => Err(e),
             };
-            match step {
-                Ok(created) => changed |= created,
-                Err(e) => {
-                    refused = Err(e);
-                    break;
-                }
+            if let Err(e) = step {
+                refused = Err(e);
+                break;
             }
         }
-        // Keys created before a refusal are kept, so they are saved too.
-        if changed {
-            self.save(&ring)?;
-        }
+        let upto = self.changes.load(Ordering::Acquire);
+        drop(ring);
+        // Keys created before a refusal are kept, so they are saved too;
+        // this also retries a save that failed earlier.
+        self.persist(upto)?;
         refused
     }
 
@@ -165,11 +194,17 @@ impl TelemetryKeys for LocalKeys {
 
     fn destroy_key(&self, key_id: &KeyId) -> Result<(), KmsError> {
         let mut ring = self.ring.write().unwrap_or_else(PoisonError::into_inner);
-        match ring.destroy_key(key_id, SystemTime::now()) {
-            Ok(()) => self.save(&ring),
+        let result = ring.destroy_key(key_id, SystemTime::now());
+        if result.is_ok() {
+            self.changed();
+        }
+        let upto = self.changes.load(Ordering::Acquire);
+        drop(ring);
+        match result {
+            Ok(()) => self.persist(upto),
             // Destroyed before: make sure the file says so too.
             Err(e @ KmsError::KeyDestroyed(_)) => {
-                self.save(&ring)?;
+                self.persist(upto)?;
                 Err(e)
             }
             Err(e) => Err(e),

@@ -197,3 +197,29 @@ async fn the_period_cannot_change_once_telemetry_is_stored() {
         Err(TelemetryError::InvalidOptions(_))
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_new_devices_has_every_key_in_the_ring_file_when_their_appends_return() {
+    let dir = temp_dir();
+    let f = Fixture::open(dir.path(), hourly()).await;
+    // Concurrent first readings: their keys are created while saves of
+    // the ring run, and saves are shared, yet none may report success
+    // before the file holds its key.
+    let mut appends = tokio::task::JoinSet::new();
+    for i in 0..64 {
+        let telemetry = f.telemetry.clone();
+        appends.spawn(async move {
+            telemetry
+                .append(series(&format!("meter-{i}"), "kwh", T0, 1))
+                .await
+        });
+    }
+    while let Some(done) = appends.join_next().await {
+        done.unwrap().unwrap();
+    }
+    let ring = KeyRing::load(&ring_path(dir.path()), root()).unwrap();
+    for i in 0..64 {
+        ring.describe(&KeyId::new(format!("device/meter-{i}")).unwrap())
+            .unwrap();
+    }
+}
