@@ -7,8 +7,10 @@
 //! one fsync, and only then answers the callers. While one fsync runs the
 //! next batch accumulates, so the number of fsyncs follows the disk's
 //! speed rather than the number of callers; and a batch that follows the
-//! previous one (of several requests) within the commit window waits for
-//! the window to close, so a burst costs at most one fsync per window.
+//! previous one within the commit window waits for the window to close
+//! when that one held several requests or when nobody waits for the new
+//! one, so a burst or a steady stream of events costs at most one fsync
+//! per window, while a lone caller waiting for each append is not held.
 
 use std::fs::File;
 use std::io::Write;
