@@ -13,7 +13,9 @@
 //! Writing: [`AuditLog::open`] on [`log_path`] under the data directory,
 //! then [`AuditSink::append`] (resolves once the record is on disk) or
 //! [`AuditSink::append_nowait`] from any number of cheap [`AuditSink`]
-//! clones; one writer thread groups them into batches with one fsync each.
+//! clones; one writer thread groups them into batches, each one `write`,
+//! fsynced before any caller waiting for it is answered (batches nobody
+//! waits for are fsynced within `AuditOptions::sync_interval`).
 //! Reading needs no writer: [`verify`], [`tail`] and [`query`] take a path.
 //! Time always comes from a [`Clock`]; nothing here reads one on its own.
 //!

@@ -44,18 +44,25 @@ pub struct AuditOptions {
     /// ... or once the oldest unsigned record is this old, whichever comes
     /// first. Also at every clean close.
     pub checkpoint_interval: Duration,
-    /// Most requests written in one batch (one fsync).
+    /// Most requests written in one batch (one `write`).
     pub max_batch: usize,
     /// Group commit: a batch that follows another within this window
     /// waits for the window to close, gathering what arrives meanwhile,
     /// when the previous batch held several requests or when nobody waits
     /// for the new one ([`AuditSink::append_nowait`]). A burst (a
     /// reconnect storm's connect events) or a steady stream (commands to
-    /// streetlights) then costs one fsync per window rather than one per
+    /// streetlights) then costs one write per window rather than one per
     /// event. A lone caller that waits for each append, and a request
     /// after a quiet spell, are written at once. Zero writes every batch
     /// at once.
     pub commit_window: Duration,
+    /// Batches nobody waits for ([`AuditSink::append_nowait`] events and
+    /// scheduled checkpoints) are written at once but fsynced at most once
+    /// per this interval: written, they survive the process; only the
+    /// machine losing power within the interval could lose them. A batch
+    /// somebody waits for, a checkpoint export and the close fsync
+    /// everything before them. Zero fsyncs every batch.
+    pub sync_interval: Duration,
 }
 
 impl Default for AuditOptions {
@@ -65,6 +72,7 @@ impl Default for AuditOptions {
             checkpoint_interval: Duration::from_secs(60),
             max_batch: 1024,
             commit_window: Duration::from_millis(10),
+            sync_interval: Duration::from_millis(100),
         }
     }
 }
@@ -119,7 +127,8 @@ impl AuditSink {
     }
 
     /// Queues `event` without waiting for it to be written; a failure to
-    /// write it is logged. Fails at once for an invalid event or a closed
+    /// write it is logged. It is written within the commit window and
+    /// fsynced within the sync interval (see [`AuditOptions`]). Fails at once for an invalid event or a closed
     /// log.
     pub fn append_nowait(&self, event: Event) -> Result<(), AuditError> {
         let event = event.prepare()?;
@@ -210,6 +219,8 @@ impl AuditLog {
             checkpoint_interval: options.checkpoint_interval,
             max_batch: options.max_batch.max(1),
             commit_window: options.commit_window,
+            sync_interval: options.sync_interval,
+            unsynced_since: None,
             last_write: None,
             head,
             counters: Arc::clone(&counters),

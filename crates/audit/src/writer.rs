@@ -9,8 +9,17 @@
 //! speed rather than the number of callers; and a batch that follows the
 //! previous one within the commit window waits for the window to close
 //! when that one held several requests or when nobody waits for the new
-//! one, so a burst or a steady stream of events costs at most one fsync
+//! one, so a burst or a steady stream of events costs at most one write
 //! per window, while a lone caller waiting for each append is not held.
+//!
+//! A batch nobody waits for (events recorded in passing, such as commands
+//! sent to devices) is written at once but fsynced at most once per
+//! `sync_interval`: written, it survives the process (a crash, a kill -9);
+//! only the machine losing power within the interval could lose it. Any
+//! batch somebody waits for, a checkpoint export and the close fsync
+//! everything before them too. A steady stream of commands then costs a
+//! write per window and an fsync per interval, not an fsync per window:
+//! on a virtual disk each fsync is a trip to the host.
 
 use std::fs::File;
 use std::io::Write;
@@ -66,8 +75,10 @@ pub(crate) struct Head {
 /// Counters of the writer since the log was opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AuditStats {
-    /// Batches written, each with one fsync.
+    /// Batches written, each with one `write`.
     pub batches: u64,
+    /// fsyncs of the log file.
+    pub syncs: u64,
     /// Event records written.
     pub records: u64,
     /// Checkpoint records written.
@@ -77,6 +88,7 @@ pub struct AuditStats {
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     batches: AtomicU64,
+    syncs: AtomicU64,
     records: AtomicU64,
     checkpoints: AtomicU64,
 }
@@ -85,6 +97,7 @@ impl Counters {
     pub(crate) fn snapshot(&self) -> AuditStats {
         AuditStats {
             batches: self.batches.load(Ordering::Relaxed),
+            syncs: self.syncs.load(Ordering::Relaxed),
             records: self.records.load(Ordering::Relaxed),
             checkpoints: self.checkpoints.load(Ordering::Relaxed),
         }
@@ -94,7 +107,8 @@ impl Counters {
 pub(crate) struct Writer {
     pub(crate) file: File,
     pub(crate) path: PathBuf,
-    /// Length of the durable, well-formed part of the file.
+    /// Length of the well-formed part of the file (written; durable once
+    /// `unsynced_since` is `None`).
     pub(crate) len: u64,
     pub(crate) rx: Receiver<Request>,
     pub(crate) clock: Arc<dyn Clock>,
@@ -103,6 +117,9 @@ pub(crate) struct Writer {
     pub(crate) checkpoint_interval: Duration,
     pub(crate) max_batch: usize,
     pub(crate) commit_window: Duration,
+    pub(crate) sync_interval: Duration,
+    /// When the oldest write not yet fsynced was made.
+    pub(crate) unsynced_since: Option<Instant>,
     /// When the last batch was written and whether it held several
     /// requests, for the commit window.
     pub(crate) last_write: Option<(Instant, bool)>,
@@ -119,6 +136,8 @@ struct Staged {
     records: u64,
     checkpoints: u64,
     appended: Vec<(Option<AppendReply>, Seq)>,
+    /// Somebody waits for this batch to be durable.
+    awaited: bool,
     exports: Vec<CheckpointReply>,
     sign_error: Option<AuditError>,
     close: Option<Sender<Result<(), AuditError>>>,
@@ -177,27 +196,49 @@ impl Writer {
     /// `checkpoint_interval` meanwhile. `None` once every sender is gone.
     fn next_request(&mut self) -> Option<Request> {
         let interval_ms = i64::try_from(self.checkpoint_interval.as_millis()).unwrap_or(i64::MAX);
+        let mut signing_failed = false;
         loop {
-            let first = match self.head.first_unsigned {
-                Some(t) if self.failed.is_none() && self.head.unsigned > 0 => t,
-                _ => return self.rx.recv().ok(),
-            };
-            let now = self.now();
-            let due = first.unix_millis().saturating_add(interval_ms);
-            if now.unix_millis() >= due {
-                self.process(Vec::new(), false);
-                if self.head.unsigned > 0 {
-                    // Signing failed; the next request retries.
-                    return self.rx.recv().ok();
+            // Writes nobody waited for become durable within the sync
+            // interval even if nothing else arrives.
+            let sync_wait = match self.unsynced_since {
+                Some(since) => {
+                    let due = since + self.sync_interval;
+                    let now = Instant::now();
+                    if now >= due {
+                        // A failure is logged and fails every later append.
+                        let _ = self.sync();
+                        continue;
+                    }
+                    Some(due - now)
                 }
-                continue;
-            }
-            // The clock decides when a checkpoint is due; the real wait
-            // only bounds how often it is asked, so a clock that is set or
-            // stepped is noticed within a second.
-            let left = Duration::from_millis(u64::try_from(due - now.unix_millis()).unwrap_or(0));
-            let wait = left.clamp(Duration::from_millis(1), CLOCK_POLL);
-            match self.rx.recv_timeout(wait) {
+                None => None,
+            };
+            let checkpoint_wait = match self.head.first_unsigned {
+                Some(first)
+                    if self.failed.is_none() && self.head.unsigned > 0 && !signing_failed =>
+                {
+                    let now = self.now();
+                    let due = first.unix_millis().saturating_add(interval_ms);
+                    if now.unix_millis() >= due {
+                        self.process(Vec::new(), false);
+                        // If signing failed, the next request retries.
+                        signing_failed = self.head.unsigned > 0;
+                        continue;
+                    }
+                    // The clock decides when a checkpoint is due; the real
+                    // wait only bounds how often it is asked, so a clock
+                    // that is set or stepped is noticed within a second.
+                    let left = u64::try_from(due - now.unix_millis()).unwrap_or(0);
+                    Some(Duration::from_millis(left).min(CLOCK_POLL))
+                }
+                _ => None,
+            };
+            let wait = match (sync_wait, checkpoint_wait) {
+                (None, None) => return self.rx.recv().ok(),
+                (Some(a), Some(b)) => a.min(b),
+                (Some(a), None) | (None, Some(a)) => a,
+            };
+            match self.rx.recv_timeout(wait.max(Duration::from_millis(1))) {
                 Ok(r) => return Some(r),
                 Err(RecvTimeoutError::Timeout) => continue,
                 Err(RecvTimeoutError::Disconnected) => return None,
@@ -219,6 +260,7 @@ impl Writer {
                         continue;
                     }
                     self.push_event(&mut head, &mut s, now, &event);
+                    s.awaited |= reply.is_some();
                     s.appended.push((reply, head.seq));
                     if head.unsigned >= self.checkpoint_every {
                         self.push_checkpoint(&mut head, &mut s, now);
@@ -242,11 +284,22 @@ impl Writer {
             self.push_checkpoint(&mut head, &mut s, now);
         }
 
+        let durable = s.awaited || !s.exports.is_empty() || stopping;
         let result = if s.out.is_empty() {
             Ok(())
         } else {
             self.write(&s.out)
         };
+        let result = result.and_then(|()| {
+            let due = self
+                .unsynced_since
+                .is_some_and(|t| t.elapsed() >= self.sync_interval);
+            if durable || due {
+                self.sync()
+            } else {
+                Ok(())
+            }
+        });
         match &result {
             Ok(()) => {
                 if !s.out.is_empty() {
@@ -354,14 +407,31 @@ impl Writer {
             }
             return Err(err);
         }
+        self.len += out.len() as u64;
+        self.unsynced_since.get_or_insert_with(Instant::now);
+        Ok(())
+    }
+
+    /// Makes everything written so far durable.
+    fn sync(&mut self) -> Result<(), AuditError> {
+        if let Some(reason) = &self.failed {
+            // Nothing written can be made durable any more.
+            self.unsynced_since = None;
+            return Err(AuditError::Failed(reason.clone()));
+        }
+        if self.unsynced_since.is_none() {
+            return Ok(());
+        }
         if let Err(e) = self.file.sync_data() {
             // After a failed fsync the kernel may have dropped the pages:
             // nothing written since the last good fsync can be trusted.
             let reason = format!("fsync of {} failed: {e}", self.path.display());
+            tracing::error!(%reason, "audit log can no longer be trusted; every later append fails");
             self.failed = Some(reason.clone());
             return Err(AuditError::Failed(reason));
         }
-        self.len += out.len() as u64;
+        self.unsynced_since = None;
+        self.counters.syncs.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 }

@@ -411,7 +411,7 @@ fn the_signing_key_is_sealed_by_the_kms() {
 }
 
 #[tokio::test]
-async fn events_nobody_waits_for_share_an_fsync_when_they_come_faster_than_the_window() {
+async fn events_nobody_waits_for_share_a_write_when_they_come_faster_than_the_window() {
     let dir = tempfile::tempdir().unwrap();
     let path = log_path(dir.path());
     let options = AuditOptions {
@@ -434,6 +434,66 @@ async fn events_nobody_waits_for_share_an_fsync_when_they_come_faster_than_the_w
     log.close().unwrap();
     let report = verify(&path, None).unwrap();
     assert!(report.is_ok(), "{report}");
+}
+
+/// Polls `cond` every few milliseconds until it holds; panics after 10 s.
+async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn events_nobody_waits_for_are_written_at_once_and_fsynced_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = log_path(dir.path());
+    let options = AuditOptions {
+        commit_window: Duration::ZERO,
+        sync_interval: Duration::from_secs(3600),
+        ..AuditOptions::default()
+    };
+    let log = AuditLog::open(&path, signer(), ManualClock::new(), options).unwrap();
+    for i in 1..=5 {
+        log.append_nowait(event(i)).unwrap();
+    }
+    // In the file (so a crash of the process loses none of them) before
+    // any fsync: the interval has not passed.
+    eventually("five records in the file", || read_lines(&path).len() == 5).await;
+    assert_eq!(log.stats().syncs, 0, "{:?}", log.stats());
+    // Waiting for one more makes it and all before it durable, at once.
+    let started = Instant::now();
+    assert_eq!(log.append(event(6)).await.unwrap(), 6);
+    assert!(started.elapsed() < Duration::from_secs(60));
+    assert_eq!(log.stats().syncs, 1, "{:?}", log.stats());
+    log.close().unwrap();
+    let report = verify(&path, None).unwrap();
+    assert!(report.is_ok(), "{report}");
+    assert_eq!(report.records, 7, "six events and the closing checkpoint");
+}
+
+#[tokio::test]
+async fn writes_nobody_waited_for_are_fsynced_once_the_sync_interval_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = log_path(dir.path());
+    let options = AuditOptions {
+        commit_window: Duration::ZERO,
+        sync_interval: Duration::from_millis(50),
+        ..AuditOptions::default()
+    };
+    let log = AuditLog::open(&path, signer(), ManualClock::new(), options).unwrap();
+    let started = Instant::now();
+    for i in 1..=3 {
+        log.append_nowait(event(i)).unwrap();
+    }
+    // Nothing else arrives: the writer fsyncs on its own, once, after the
+    // interval (not per event, not never).
+    eventually("the deferred fsync", || log.stats().syncs == 1).await;
+    assert!(started.elapsed() >= Duration::from_millis(50));
+    let stats = log.stats();
+    assert_eq!((stats.records, stats.syncs), (3, 1), "{stats:?}");
+    log.close().unwrap();
 }
 
 #[tokio::test]
