@@ -294,11 +294,7 @@ impl Writer {
             let due = self
                 .unsynced_since
                 .is_some_and(|t| t.elapsed() >= self.sync_interval);
-            if durable || due {
-                self.sync()
-            } else {
-                Ok(())
-            }
+            if durable || due { self.sync() } else { Ok(()) }
         });
         match &result {
             Ok(()) => {
