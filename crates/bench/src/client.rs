@@ -56,6 +56,9 @@ pub struct Client {
     wbuf: BytesMut,
     /// The TLS handshake resumed an earlier session.
     pub resumed: bool,
+    /// What the TLS handshake negotiated, e.g. `TLSv1_3
+    /// TLS13_AES_128_GCM_SHA256 X25519`.
+    pub negotiated: String,
     /// The broker's Receive Maximum: QoS 1 PUBLISHes we may have unacked.
     pub receive_maximum: u16,
     next_pid: u16,
@@ -93,13 +96,24 @@ impl Client {
             .connect(ServerName::try_from("localhost").map_err(mqtt_err)?, tcp)
             .await
             .map_err(|e| BenchError::io(format!("TLS handshake as {}", identity.name), e))?;
-        let resumed = tls.get_ref().1.handshake_kind() == Some(HandshakeKind::Resumed);
+        let conn = tls.get_ref().1;
+        let resumed = conn.handshake_kind() == Some(HandshakeKind::Resumed);
+        let tls_description = format!(
+            "{} {} {}",
+            conn.protocol_version()
+                .map_or_else(|| "?".into(), |v| format!("{v:?}")),
+            conn.negotiated_cipher_suite()
+                .map_or_else(|| "?".into(), |s| format!("{:?}", s.suite())),
+            conn.negotiated_key_exchange_group()
+                .map_or_else(|| "?".into(), |g| format!("{:?}", g.name())),
+        );
         let mut client = Client {
             name: identity.name.clone(),
             tls,
             rbuf: BytesMut::with_capacity(1024),
             wbuf: BytesMut::with_capacity(1024),
             resumed,
+            negotiated: tls_description,
             receive_maximum: u16::MAX,
             next_pid: 0,
             busy: false,

@@ -187,6 +187,7 @@ async fn one_run(
     let file_label = format!("{}-{}-{}", scenario.name(), rep + 1, kind.name());
     let result = async {
         let mut broker = systems.start(kind, &file_label).await?;
+        let tls = probe_tls(&broker, fixed).await?;
         let outcome = {
             let mut ctx = Ctx {
                 broker: &mut broker,
@@ -206,8 +207,9 @@ async fn one_run(
                 })
         };
         let stopped = broker.stop().await;
-        let output = outcome?;
+        let mut output = outcome?;
         stopped?;
+        output.notes.push(format!("TLS as negotiated: {tls}"));
         Ok::<_, BenchError>(output)
     }
     .await;
@@ -367,4 +369,26 @@ fn write_results(out: &Path, report: &Report) -> Result<()> {
     write("chart.svg", svg::chart(&title, &report.rows).as_bytes())?;
     println!("{md}");
     Ok(())
+}
+
+/// What a full handshake with `broker` negotiates (protocol, cipher suite,
+/// key exchange), from one connection made before the scenario starts, so
+/// that the notes show both brokers ran the same TLS.
+async fn probe_tls(
+    broker: &crate::system::RunningBroker,
+    fixed: &HashMap<String, crate::pki::Identity>,
+) -> Result<String> {
+    let id = fixed
+        .get(names::CONTROL_CENTER)
+        .ok_or_else(|| BenchError::Usage(format!("no identity {}", names::CONTROL_CENTER)))?;
+    let client = crate::client::Client::connect(
+        id,
+        broker.addr,
+        crate::client::source_addr(0),
+        crate::client::Resume::Never,
+    )
+    .await?;
+    let tls = client.negotiated.clone();
+    client.disconnect().await?;
+    Ok(tls)
 }

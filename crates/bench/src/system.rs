@@ -359,6 +359,10 @@ allow_anonymous false
 require_certificate true
 use_identity_as_username true
 tls_version tlsv1.3
+# civitas picks TLS_AES_128_GCM_SHA256 in its own order (clients offer
+# AES-256-GCM first); Mosquitto follows the client's order, so it is given
+# only that suite: the same cipher suite on both brokers.
+ciphers_tls1.3 TLS_AES_128_GCM_SHA256
 cafile {ca}
 certfile {cert}
 keyfile {key}

@@ -4,6 +4,14 @@
 //! default), TLS 1.2 and 1.3 only. With a client CA the server demands a
 //! client certificate chaining to it (mutual TLS for device listeners);
 //! without one it asks for none (password or anonymous listeners).
+//!
+//! The server picks the cipher suite in its own order, AES-128-GCM first,
+//! as AWS IoT Core's TLS 1.3 security policies list them: clients (rustls,
+//! OpenSSL, mbedTLS) mostly offer AES-256-GCM-SHA384 first, and its
+//! SHA-384 key schedule has no hardware path on some CPUs (aws-lc runs
+//! SHA-512 in portable C on AMD), where it was a seventh of the CPU of a
+//! full mutual-TLS handshake. A client that offers only ChaCha20 (a device
+//! without AES hardware) still gets it.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -97,7 +105,7 @@ pub(crate) fn build(
     material: &Material,
     alpn: &[Vec<u8>],
 ) -> Result<Built, PkiError> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = Arc::new(server_provider());
     let chain = files::parse_certs(&files.cert, &material.cert)?;
     let key = files::parse_key(&files.key, &material.key)?;
 
@@ -133,11 +141,29 @@ pub(crate) fn build(
             source,
         })?;
     config.alpn_protocols = alpn.to_vec();
+    config.ignore_client_order = true;
     Ok(Built {
         config,
         client_auth: files.client_ca.is_some(),
         revocations,
     })
+}
+
+/// aws-lc-rs with its cipher suites in the server's order of preference:
+/// AES-128-GCM, then AES-256-GCM, then the rest as aws-lc-rs lists them.
+fn server_provider() -> CryptoProvider {
+    use rustls::CipherSuite as S;
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    provider.cipher_suites.sort_by_key(|s| match s.suite() {
+        S::TLS13_AES_128_GCM_SHA256
+        | S::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+        | S::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => 0,
+        S::TLS13_AES_256_GCM_SHA384
+        | S::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
+        | S::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 => 1,
+        _ => 2,
+    });
+    provider
 }
 
 /// A client-certificate verifier and the revocations it checks.

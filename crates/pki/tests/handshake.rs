@@ -11,7 +11,8 @@ use civitas_pki::{
     CertificateAuthority, ReloadingServerConfig, TlsFiles, peer_identity, server_config,
 };
 use common::{
-    DAY, client_with_cert, client_with_cert_versions, client_without_cert, connect, fixture, now,
+    DAY, client_with_cert, client_with_cert_versions, client_with_provider, client_without_cert,
+    connect, fixture, now,
 };
 use rustls::HandshakeKind;
 use tokio_util::sync::CancellationToken;
@@ -32,6 +33,48 @@ async fn valid_device_certificate_handshakes_over_tls13_and_tls12() {
         let id = peer_identity(&peer[0]).unwrap();
         assert_eq!(id.common_name, "sensor-1");
         assert_eq!(id.serial_hex, device.serial_hex);
+    }
+}
+
+#[tokio::test]
+async fn the_server_picks_aes_128_gcm_first_and_chacha20_for_a_client_that_offers_only_it() {
+    use rustls::CipherSuite as S;
+    let f = fixture();
+    let device = f.ca.issue_device("sensor-1", DAY, now()).unwrap();
+    let key = device.key_pem.clone().unwrap();
+    let server = server_config(&f.tls_files, &[]).unwrap();
+    let cases = [
+        (&rustls::version::TLS13, None, S::TLS13_AES_128_GCM_SHA256),
+        (
+            &rustls::version::TLS12,
+            None,
+            S::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        ),
+        (
+            &rustls::version::TLS13,
+            Some(S::TLS13_CHACHA20_POLY1305_SHA256),
+            S::TLS13_CHACHA20_POLY1305_SHA256,
+        ),
+    ];
+    for (version, only, expected) in cases {
+        let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+        // rustls offers AES-256-GCM first, as OpenSSL and mbedTLS do.
+        assert_eq!(
+            provider.cipher_suites[0].suite(),
+            S::TLS13_AES_256_GCM_SHA384
+        );
+        if let Some(only) = only {
+            provider.cipher_suites.retain(|s| s.suite() == only);
+        }
+        let client = client_with_provider(&f.ca, &device, &key, &[version], Arc::new(provider));
+        let session = connect(server.clone(), client).await.unwrap();
+        let (_, conn) = session.server.get_ref();
+        assert_eq!(
+            conn.negotiated_cipher_suite().map(|s| s.suite()),
+            Some(expected),
+            "{version:?} offering {:?}",
+            only.map_or("rustls' default order".to_string(), |s| format!("{s:?}"))
+        );
     }
 }
 

@@ -77,11 +77,23 @@ pub fn client_with_cert_versions(
     key_pem: &str,
     versions: &[&'static rustls::SupportedProtocolVersion],
 ) -> Arc<ClientConfig> {
+    client_with_provider(ca, cert, key_pem, versions, provider())
+}
+
+/// Like [`client_with_cert_versions`], with the given crypto provider
+/// (to offer other cipher suites, say).
+pub fn client_with_provider(
+    ca: &CertificateAuthority,
+    cert: &IssuedCert,
+    key_pem: &str,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    provider: Arc<rustls::crypto::CryptoProvider>,
+) -> Arc<ClientConfig> {
     let chain = CertificateDer::pem_slice_iter(cert.fullchain_pem().as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .unwrap();
     let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
-    let config = ClientConfig::builder_with_provider(provider())
+    let config = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(versions)
         .unwrap()
         .with_root_certificates(roots(ca.ca_bundle_pem()))
