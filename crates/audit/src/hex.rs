@@ -1,15 +1,21 @@
 //! Lowercase hexadecimal, the only form digests, keys and signatures take
 //! in the log and in exported checkpoints.
 
-use std::fmt::Write;
-
 pub(crate) fn encode(bytes: &[u8]) -> String {
     let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        // Writing to a String cannot fail.
-        let _ = write!(s, "{b:02x}");
-    }
+    encode_into(&mut s, bytes);
     s
+}
+
+/// Appends the digits of `bytes` to `out` (every record carries two
+/// digests: this runs twice per record on the writer thread).
+pub(crate) fn encode_into(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(bytes.len() * 2);
+    for &b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
 }
 
 /// Exactly `N` bytes from `2N` lowercase hex digits; anything else

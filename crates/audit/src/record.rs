@@ -96,6 +96,11 @@ impl Digest {
     pub fn to_hex(&self) -> String {
         hex::encode(&self.0)
     }
+
+    /// Appends the 64 lowercase hex digits to `out`.
+    pub(crate) fn write_hex(&self, out: &mut String) {
+        hex::encode_into(out, &self.0);
+    }
 }
 
 impl fmt::Display for Digest {
@@ -328,33 +333,48 @@ pub(crate) struct Fields<'a> {
 /// "details":…,"prev":…}` in exactly that order.
 pub(crate) fn encode_unhashed(f: &Fields<'_>) -> String {
     let mut out = String::with_capacity(160 + f.details.len());
+    encode_unhashed_into(&mut out, f, &f.time.to_string());
+    out
+}
+
+/// [`encode_unhashed`] appended to `out`, with the time already formatted
+/// (`time_text` is `f.time` as [`Timestamp`] displays it; the writer
+/// formats it once per batch).
+pub(crate) fn encode_unhashed_into(out: &mut String, f: &Fields<'_>, time_text: &str) {
+    use std::fmt::Write;
+    out.reserve(200 + f.details.len());
     out.push_str("{\"seq\":");
-    out.push_str(&f.seq.to_string());
+    // Writing to a String cannot fail.
+    let _ = write!(out, "{}", f.seq);
     out.push_str(",\"time\":\"");
-    out.push_str(&f.time.to_string());
+    out.push_str(time_text);
     out.push_str("\",\"actor\":");
-    write_str(&mut out, f.actor);
+    write_str(out, f.actor);
     out.push_str(",\"action\":");
-    write_str(&mut out, f.action);
+    write_str(out, f.action);
     out.push_str(",\"target\":");
-    write_str(&mut out, f.target);
+    write_str(out, f.target);
     out.push_str(",\"outcome\":\"");
     out.push_str(f.outcome.as_str());
     out.push_str("\",\"details\":");
     out.push_str(f.details);
     out.push_str(",\"prev\":\"");
-    out.push_str(&f.prev.to_hex());
+    f.prev.write_hex(out);
     out.push_str("\"}");
-    out
 }
 
 /// The line for an unhashed encoding: `hash` inserted as the last member.
 pub(crate) fn with_hash(mut unhashed: String, hash: &Digest) -> String {
-    unhashed.pop();
-    unhashed.push_str(",\"hash\":\"");
-    unhashed.push_str(&hash.to_hex());
-    unhashed.push_str("\"}");
+    add_hash(&mut unhashed, hash);
     unhashed
+}
+
+/// Turns the unhashed encoding `out` ends with into its line.
+pub(crate) fn add_hash(out: &mut String, hash: &Digest) {
+    out.pop();
+    out.push_str(",\"hash\":\"");
+    hash.write_hex(out);
+    out.push_str("\"}");
 }
 
 /// A line read back and re-encoded.

@@ -35,7 +35,7 @@ use crate::canonical::write_object;
 use crate::checkpoint::{CHECKPOINT_ACTION, CheckpointSigner, ExportedCheckpoint};
 use crate::clock::{Clock, Timestamp};
 use crate::error::AuditError;
-use crate::record::{Digest, Fields, Outcome, Prepared, Seq, encode_unhashed, with_hash};
+use crate::record::{Digest, Fields, Outcome, Prepared, Seq, add_hash, encode_unhashed_into};
 
 /// Longest real-time wait before the clock is asked again while records
 /// wait to be signed.
@@ -133,6 +133,8 @@ pub(crate) struct Writer {
 #[derive(Default)]
 struct Staged {
     out: String,
+    /// The batch's time as records show it, formatted once.
+    now_text: String,
     records: u64,
     checkpoints: u64,
     appended: Vec<(Option<AppendReply>, Seq)>,
@@ -251,7 +253,10 @@ impl Writer {
     fn process(&mut self, batch: Vec<Request>, closing: bool) -> bool {
         let now = self.now();
         let mut head = self.head.clone();
-        let mut s = Staged::default();
+        let mut s = Staged {
+            now_text: now.to_string(),
+            ..Staged::default()
+        };
         for request in batch {
             match request {
                 Request::Append { event, reply } => {
@@ -344,7 +349,7 @@ impl Writer {
         push_line(
             head,
             &mut s.out,
-            now,
+            (now, &s.now_text),
             e.actor.as_str(),
             &e.action,
             &e.target,
@@ -373,7 +378,7 @@ impl Writer {
         push_line(
             head,
             &mut s.out,
-            now,
+            (now, &s.now_text),
             "system",
             CHECKPOINT_ACTION,
             "audit",
@@ -436,7 +441,7 @@ impl Writer {
 fn push_line(
     head: &mut Head,
     out: &mut String,
-    now: Timestamp,
+    (now, now_text): (Timestamp, &str),
     actor: &str,
     action: &str,
     target: &str,
@@ -444,18 +449,23 @@ fn push_line(
     details: &str,
 ) {
     let seq = head.seq + 1;
-    let unhashed = encode_unhashed(&Fields {
-        seq,
-        time: now,
-        actor,
-        action,
-        target,
-        outcome,
-        details,
-        prev: &head.hash,
-    });
-    let hash = Digest::of(unhashed.as_bytes());
-    out.push_str(&with_hash(unhashed, &hash));
+    let start = out.len();
+    encode_unhashed_into(
+        out,
+        &Fields {
+            seq,
+            time: now,
+            actor,
+            action,
+            target,
+            outcome,
+            details,
+            prev: &head.hash,
+        },
+        now_text,
+    );
+    let hash = Digest::of(&out.as_bytes()[start..]);
+    add_hash(out, &hash);
     out.push('\n');
     head.seq = seq;
     head.hash = hash;
