@@ -20,7 +20,7 @@ impl MessageObserver for CommandAudit {
             return;
         };
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &message.payload);
-        let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        let hex = hex::encode(digest);
         let actor = publisher.map_or_else(|| "system".to_string(), |p| format!("device:{p}"));
         let event = Event::new(
             actor,

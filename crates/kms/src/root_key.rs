@@ -313,7 +313,7 @@ impl PassphraseParams {
 }
 
 fn hex_encode(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 fn hex_decode(s: &str) -> Option<Vec<u8>> {

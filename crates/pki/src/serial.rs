@@ -29,7 +29,7 @@ pub(crate) fn to_hex(bytes: &[u8]) -> String {
     if trimmed.is_empty() {
         return "00".to_owned();
     }
-    trimmed.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(trimmed)
 }
 
 /// Parses a serial written by us or by common tools: hex digits, optionally

@@ -24,11 +24,7 @@ pub(crate) fn generate(prefix: &str) -> Result<String, RegistryError> {
 
 /// The lower-case hex SHA-256 of a token: its key in the store.
 pub(crate) fn hash(token: &str) -> String {
-    digest(&SHA256, token.trim().as_bytes())
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(digest(&SHA256, token.trim().as_bytes()))
 }
 
 /// What events show of a token: a prefix of its hash, enough to tell

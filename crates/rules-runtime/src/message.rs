@@ -122,7 +122,7 @@ pub fn new_uuid() -> String {
     let _ = aws_lc_rs::rand::fill(&mut b);
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let hex = hex::encode(b);
     format!(
         "{}-{}-{}-{}-{}",
         &hex[0..8],
