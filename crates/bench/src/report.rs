@@ -133,33 +133,16 @@ fn median(values: &[f64]) -> Option<f64> {
 /// A scenario as the report lists it.
 pub struct Listed<'a> {
     pub name: &'a str,
-    /// Why it could not run, if it could not.
-    pub unavailable: Option<&'a str>,
     pub civitas_only: bool,
 }
 
 /// Medians per scenario and metric, in the order the scenarios ran and
-/// the metrics first appeared; `unavailable` scenarios get a status row.
+/// the metrics first appeared; a scenario without a successful run gets a
+/// status row.
 pub fn aggregate(scenarios: &[Listed<'_>], runs: &[RunRecord]) -> Vec<Row> {
     let mut rows = Vec::new();
     for listed in scenarios {
         let (scenario, civitas_only) = (&listed.name, listed.civitas_only);
-        if let Some(reason) = listed.unavailable {
-            rows.push(Row {
-                scenario: scenario.to_string(),
-                metric: "p99 latency at ≤ 0.5 cores".into(),
-                unit: String::new(),
-                better: None,
-                civitas: None,
-                mosquitto: None,
-                ratio: None,
-                civitas_runs: Vec::new(),
-                mosquitto_runs: Vec::new(),
-                status: Some(reason.to_string()),
-                civitas_only,
-            });
-            continue;
-        }
         let mut order: Vec<(String, String, Better)> = Vec::new();
         let mut values: BTreeMap<(String, BrokerKind), Vec<f64>> = BTreeMap::new();
         for run in runs
@@ -365,25 +348,16 @@ mod tests {
             run(BrokerKind::Civitas, 2, 200.0),
             run(BrokerKind::Mosquitto, 2, 150.0),
         ];
-        let listed = |name, unavailable, civitas_only| Listed {
-            name,
-            unavailable,
-            civitas_only,
-        };
-        let rows = aggregate(
-            &[
-                listed("fan-in", None, false),
-                listed("pipeline", Some("not yet"), true),
-            ],
-            &runs,
-        );
+        let listed = |name, civitas_only| Listed { name, civitas_only };
+        let rows = aggregate(&[listed("fan-in", false), listed("pipeline", true)], &runs);
         assert_eq!(rows.len(), 2);
         assert!(!rows[0].civitas_only && rows[1].civitas_only);
         assert_eq!(rows[0].civitas, Some(200.0));
         assert_eq!(rows[0].mosquitto, Some(100.0));
         assert_eq!(rows[0].ratio, Some(2.0));
         assert_eq!(rows[0].advantage(), Some(2.0));
-        assert_eq!(rows[1].status.as_deref(), Some("not yet"));
+        // The pipeline has no run here: a status row says so.
+        assert_eq!(rows[1].status.as_deref(), Some("no successful run"));
     }
 
     #[test]

@@ -112,10 +112,6 @@ pub fn run(args: BenchArgs) -> Result<Report> {
     let mut runs: Vec<RunRecord> = Vec::new();
     runtime.block_on(async {
         for &scenario in &scenarios {
-            if let Some(reason) = scenario.unavailable() {
-                progress(started, &format!("{}: {reason}", scenario.name()));
-                continue;
-            }
             for rep in 0..reps {
                 // Alternate which broker goes first, so neither always
                 // runs on a machine the other just warmed or loaded.
@@ -141,7 +137,6 @@ pub fn run(args: BenchArgs) -> Result<Report> {
         .iter()
         .map(|s| report::Listed {
             name: s.name(),
-            unavailable: s.unavailable(),
             civitas_only: s.civitas_only(),
         })
         .collect();

@@ -67,11 +67,6 @@ impl Scenario {
         Scenario::ALL.into_iter().find(|s| s.name() == name)
     }
 
-    /// Why a scenario cannot run yet, if it cannot.
-    pub fn unavailable(self) -> Option<&'static str> {
-        None
-    }
-
     /// Scenarios no peer broker can run (they measure what only civitas
     /// has): civitas runs them alone.
     pub fn civitas_only(self) -> bool {
