@@ -121,6 +121,7 @@ impl Connection {
                 client_id: self.client_id.clone(),
                 principal: self.principal(),
                 certificate_serial: self.identity.as_ref().map(|id| id.serial_hex.clone()),
+                user_properties: message.properties.user_properties.clone(),
             };
             let shared = self.shared.clone();
             let requester = crate::services::Requester {

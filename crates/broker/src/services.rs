@@ -37,6 +37,9 @@ pub struct ServiceRequest {
     /// connection presented, verified by mutual TLS; `None` without one.
     /// Unlike `principal`, never a name the client chose.
     pub certificate_serial: Option<String>,
+    /// The PUBLISH's MQTT 5 user properties, in order (a device's
+    /// `civitas-signature`, say); empty for MQTT 3.1.1.
+    pub user_properties: Vec<(String, String)>,
 }
 
 /// A message the broker publishes in answer.

@@ -14,8 +14,11 @@ use civitas_testkit::{ServiceFactory, TestBroker, TestBrokerOptions, wait_for};
 use common::raw::{RawClient, publish_packet};
 use parking_lot::Mutex;
 
+/// Topic, payload, client id and user properties of a request.
+type Taken = (String, Bytes, String, Vec<(String, String)>);
+
 #[derive(Debug, Default)]
-struct Ingest(Mutex<Vec<(String, Bytes, String)>>);
+struct Ingest(Mutex<Vec<Taken>>);
 
 impl TopicService for Ingest {
     fn handles(&self, topic: &str) -> bool {
@@ -29,6 +32,7 @@ impl TopicService for Ingest {
             request.topic,
             request.payload,
             request.client_id.to_string(),
+            request.user_properties,
         ));
         Vec::new()
     }
@@ -68,6 +72,15 @@ async fn consumed_messages_reach_the_service_alone() -> anyhow::Result<()> {
         "{\"w\":1}",
     );
     p.retain = true;
+    // The service gets the PUBLISH's user properties (a signature, say).
+    let properties = vec![
+        (
+            "civitas-signature".to_string(),
+            "eyJhbGciOiJFUzI1NiJ9..c2ln".to_string(),
+        ),
+        ("site".to_string(), "north".to_string()),
+    ];
+    p.properties.user_properties = properties.clone();
     // Success, not "no matching subscribers": the message was taken.
     assert_eq!(lamp.publish(p).await?, ReasonCode::SUCCESS);
     let q2 = publish_packet("$aws/rules/lamp_power", QoS::ExactlyOnce, None, "2");
@@ -81,9 +94,11 @@ async fn consumed_messages_reach_the_service_alone() -> anyhow::Result<()> {
         (
             "$aws/rules/lamp_power/city/a".to_string(),
             Bytes::from_static(b"{\"w\":1}"),
-            "lamp-1".to_string()
+            "lamp-1".to_string(),
+            properties,
         )
     );
+    assert!(ingest.0.lock()[1].3.is_empty());
 
     // The watcher gets the marker and nothing before it; a new subscriber
     // finds nothing retained; the observer saw the marker, not them.

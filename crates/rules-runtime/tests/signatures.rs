@@ -323,3 +323,42 @@ async fn a_signed_envelope_is_opened_then_stored_verified() -> anyhow::Result<()
     assert_eq!(sink.records().len(), 1);
     Ok(())
 }
+
+#[tokio::test]
+async fn basic_ingest_keeps_the_signature_property() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let telemetry = telemetry_store(dir.path()).await?;
+    let (signer, keys) = lamp_keys()?;
+    let engine = engine(ActionDeps {
+        telemetry: Some(Arc::new(TelemetryStoreSink(telemetry.clone()))),
+        device_keys: Some(keys.clone()),
+        ..ActionDeps::default()
+    })?;
+    let ingest = engine.basic_ingest();
+    let request = |payload: &'static [u8], jws: String| civitas_broker::ServiceRequest {
+        topic: format!("$aws/rules/keep/{TOPIC}"),
+        payload: Bytes::from_static(payload),
+        client_id: Arc::from("lamp-1"),
+        principal: "lamp-1".into(),
+        certificate_serial: None,
+        user_properties: vec![(SIGNATURE_USER_PROPERTY.to_owned(), jws)],
+    };
+    // Signed over other bytes: refused, not stored unverified.
+    let jws = signer.sign_detached(br#"{"power_w": 999}"#)?;
+    ingest.handle(request(br#"{"power_w": 1}"#, jws));
+    wait_for_async("the refusal", TIMEOUT, || {
+        let keys = keys.clone();
+        async move { keys.refused.lock().len() == 1 }
+    })
+    .await?;
+    assert_eq!(keys.refused.lock()[0].reason, "invalid");
+    // Signed as sent: stored verified.
+    let payload: &'static [u8] = br#"{"power_w": 180}"#;
+    let jws = signer.sign_detached(payload)?;
+    ingest.handle(request(payload, jws.clone()));
+    let reading = one_reading(&telemetry).await?;
+    assert_eq!(reading.value, 180.0);
+    assert!(reading.verified);
+    assert_eq!(reading.signature.as_deref(), Some(jws.as_str()));
+    Ok(())
+}

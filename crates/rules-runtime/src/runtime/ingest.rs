@@ -113,8 +113,7 @@ impl TopicService for BasicIngest {
             principal: Some(request.principal),
             timestamp_ms: now_ms(),
             trace_id: new_uuid(),
-            // Topic services are not handed the PUBLISH properties.
-            signature: DeviceSignature::Unsigned,
+            signature: DeviceSignature::from_user_properties(&request.user_properties),
         };
         if !engine.ingest(&name, message) {
             tracing::debug!(rule = %name, "basic ingest for no enabled rule; dropped");
