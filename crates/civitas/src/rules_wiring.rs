@@ -136,7 +136,9 @@ impl DeviceKeys for RegistryDeviceKeys {
         let details = BTreeMap::from([
             ("rule".to_owned(), refusal.rule.clone()),
             ("topic".to_owned(), refusal.topic.clone()),
-            ("reason".to_owned(), refusal.reason.to_owned()),
+            // `reason` is the precise error (the outcome's); this is the
+            // counter's short label.
+            ("code".to_owned(), refusal.reason.to_owned()),
         ]);
         self.events.record(SecurityEvent {
             at_ms: now_ms(),
