@@ -55,6 +55,34 @@ impl BrokerHandle {
         retain: bool,
         properties: PublishProperties,
     ) -> Result<Published, HandleError> {
+        self.route(None, topic, payload, qos, retain, properties)
+    }
+
+    /// Publish a message on behalf of the client `publisher` (a device
+    /// publishing over the HTTPS data plane, authorized by the caller):
+    /// observers — the rules engine, the command audit — see it as that
+    /// client's, and its No Local subscriptions skip it, as over MQTT.
+    pub fn publish_from(
+        &self,
+        publisher: &str,
+        topic: &str,
+        payload: Bytes,
+        qos: QoS,
+        retain: bool,
+        properties: PublishProperties,
+    ) -> Result<Published, HandleError> {
+        self.route(Some(publisher), topic, payload, qos, retain, properties)
+    }
+
+    fn route(
+        &self,
+        publisher: Option<&str>,
+        topic: &str,
+        payload: Bytes,
+        qos: QoS,
+        retain: bool,
+        properties: PublishProperties,
+    ) -> Result<Published, HandleError> {
         let shared = self.shared.get().ok_or(HandleError::NotRunning)?;
         let now = shared.router.clock.now_ms();
         let expires_at_ms = properties
@@ -69,7 +97,7 @@ impl BrokerHandle {
             properties,
             received_at_ms: now,
         });
-        let routed = shared.router.route(&message, None);
+        let routed = shared.router.route(&message, publisher);
         let mut ops = routed.ops;
         if retain {
             ops.push(shared.router.retain(&message));

@@ -1,4 +1,5 @@
-//! Observers see every routed message; the handle publishes as the broker.
+//! Observers see every routed message; the handle publishes as the broker
+//! or on a client's behalf.
 
 mod common;
 
@@ -81,5 +82,24 @@ async fn observers_see_client_messages_and_the_handle_publishes() -> anyhow::Res
             .lock()
             .contains(&("city/a/things/lamp-1/cmd/power".to_string(), None))
     );
+
+    // On a client's behalf (the HTTPS data plane): observers see that
+    // client as the publisher.
+    broker.handle().publish_from(
+        "lamp-1",
+        "city/a/things/lamp-1/status",
+        Bytes::from_static(b"ok"),
+        civitas_mqtt::QoS::AtLeastOnce,
+        false,
+        Default::default(),
+    )?;
+    assert_eq!(
+        watcher.next_publish().await?.topic,
+        "city/a/things/lamp-1/status"
+    );
+    assert!(seen.0.lock().contains(&(
+        "city/a/things/lamp-1/status".to_string(),
+        Some("lamp-1".to_string())
+    )));
     Ok(())
 }

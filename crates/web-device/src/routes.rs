@@ -124,10 +124,16 @@ impl Api {
                 }
             }
         }
-        match self
-            .broker
-            .publish(&topic, payload, qos, retain, PublishProperties::default())
-        {
+        // As the device, so that rules see its client id (and can verify
+        // its signature) and the command audit names it.
+        match self.broker.publish_from(
+            &device.thing,
+            &topic,
+            payload,
+            qos,
+            retain,
+            PublishProperties::default(),
+        ) {
             Ok(_) => response::ok(trace),
             Err(e) => response::unavailable(&e.to_string(), trace),
         }
