@@ -1,8 +1,10 @@
 //! `civitas audit verify|tail|query|export-checkpoint` against logs written
 //! by civitas-audit, untouched and tampered with: exit codes and messages.
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::sync::Arc;
 
 use civitas_audit::{
@@ -11,15 +13,7 @@ use civitas_audit::{
 };
 
 fn civitas(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_civitas"))
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
-        .env_remove("CIVITAS_CONFIG")
-        .current_dir(data_dir.parent().unwrap_or(data_dir))
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+    support::cli(data_dir, args).unwrap()
 }
 
 fn stdout(o: &Output) -> String {

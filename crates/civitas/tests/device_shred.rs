@@ -7,7 +7,7 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -22,26 +22,11 @@ const SHREDDED: &str = "lamp-a";
 const KEPT: &str = "lamp-b";
 
 fn civitas(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_civitas"))
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
-        .env_remove("CIVITAS_CONFIG")
-        .current_dir(data_dir.parent().unwrap_or(data_dir))
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+    support::cli(data_dir, args).unwrap()
 }
 
 fn ok(data_dir: &Path, args: &[&str]) -> String {
-    let out = civitas(data_dir, args);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "civitas {args:?} failed\nstdout: {stdout}\nstderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    support::cli_ok(data_dir, args).unwrap()
 }
 
 /// The data directory's telemetry store, over its key ring, as civitas

@@ -6,16 +6,8 @@ mod support;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use anyhow::{Context, bail};
-use support::Civitas;
-
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
+use anyhow::Context;
+use support::{Civitas, external};
 
 #[test]
 fn first_run_creates_the_pki_and_prints_working_commands() -> anyhow::Result<()> {
@@ -46,13 +38,7 @@ fn first_run_creates_the_pki_and_prints_working_commands() -> anyhow::Result<()>
         .trim()
         .to_string();
 
-    if !(have("mosquitto_sub") && have("mosquitto_pub")) {
-        if std::env::var("CIVITAS_REQUIRE_EXTERNAL").as_deref() == Ok("1") {
-            bail!("mosquitto-clients are required by the test command but not installed");
-        }
-        eprintln!(
-            "SKIPPED (not run): mosquitto-clients not installed; run scripts/test to install them"
-        );
+    if !external(&["mosquitto_sub", "mosquitto_pub"])? {
         return Ok(());
     }
     // The subscriber exits after one message or 20 s; the publisher repeats

@@ -6,50 +6,18 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use civitas_telemetry::signature::DeviceSigner;
 use rustls::pki_types::PrivateKeyDer;
 use rustls::pki_types::pem::PemObject;
-use support::{Civitas, bundle};
+use support::{Civitas, bundle, cli_ok, external};
 
 const DEVICE: &str = "streetlight-001";
 const RULE: &str = r#"{"sql": "SELECT power_w FROM 'city/+/things/+/telemetry'",
     "actions": [{"store": {"thingName": "${topic(4)}"}}]}"#;
-
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn civitas(data_dir: &Path, args: &[&str]) -> anyhow::Result<Output> {
-    Ok(Command::new(env!("CARGO_BIN_EXE_civitas"))
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
-        .env_remove("CIVITAS_CONFIG")
-        .current_dir(data_dir.parent().unwrap_or(data_dir))
-        .stdin(Stdio::null())
-        .output()?)
-}
-
-fn ok(data_dir: &Path, args: &[&str]) -> anyhow::Result<String> {
-    let out = civitas(data_dir, args)?;
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    if !out.status.success() {
-        bail!(
-            "civitas {args:?} failed\nstdout: {stdout}\nstderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(stdout)
-}
 
 /// Polls `f` every 100 ms until it returns `Some`; fails after 20 s.
 fn eventually<T>(
@@ -71,13 +39,7 @@ fn eventually<T>(
 #[test]
 fn a_forged_signature_is_refused_counted_and_audited_and_a_genuine_one_stored() -> anyhow::Result<()>
 {
-    if !have("mosquitto_pub") {
-        if std::env::var("CIVITAS_REQUIRE_EXTERNAL").as_deref() == Ok("1") {
-            bail!("mosquitto-clients are required by the test command but not installed");
-        }
-        eprintln!(
-            "SKIPPED (not run): mosquitto-clients not installed; run scripts/test to install them"
-        );
+    if !external(&["mosquitto_pub"])? {
         return Ok(());
     }
     let dir = tempfile::tempdir()?;
@@ -85,7 +47,7 @@ fn a_forged_signature_is_refused_counted_and_audited_and_a_genuine_one_stored() 
     let server = Civitas::start(&data)?;
     let rule = dir.path().join("keep.json");
     std::fs::write(&rule, RULE)?;
-    ok(
+    cli_ok(
         &data,
         &["rule", "create", "keep", "--file", &rule.to_string_lossy()],
     )?;
@@ -125,8 +87,9 @@ fn a_forged_signature_is_refused_counted_and_audited_and_a_genuine_one_stored() 
     // Signed over other bytes: refused.
     let forged = signer.sign_detached(br#"{"power_w": 999}"#)?;
     publish(r#"{"power_w": 180}"#, &forged)?;
-    let record = eventually("the refusal on the audit record", || {
-        let out = ok(
+    // The refusals on the audit record, one JSON record a line.
+    let refusals = || {
+        cli_ok(
             &data,
             &[
                 "audit",
@@ -135,8 +98,10 @@ fn a_forged_signature_is_refused_counted_and_audited_and_a_genuine_one_stored() 
                 "registry.verify_telemetry_signature",
                 "--json",
             ],
-        )?;
-        Ok(out.lines().next().map(str::to_owned))
+        )
+    };
+    let record = eventually("the refusal on the audit record", || {
+        Ok(refusals()?.lines().next().map(str::to_owned))
     })?;
     let record: serde_json::Value = serde_json::from_str(&record)?;
     assert_eq!(record["actor"], format!("device:{DEVICE}"), "{record}");
@@ -162,8 +127,10 @@ fn a_forged_signature_is_refused_counted_and_audited_and_a_genuine_one_stored() 
             })
         })
     };
-    let metrics: serde_json::Value =
-        serde_json::from_str(&ok(&data, &["metrics", "--json", "telemetry_signature"])?)?;
+    let metrics: serde_json::Value = serde_json::from_str(&cli_ok(
+        &data,
+        &["metrics", "--json", "telemetry_signature"],
+    )?)?;
     assert!(counted(&metrics, "invalid"), "{metrics}");
 
     // Signed as sent: stored (the store action succeeds), nothing refused.
@@ -172,7 +139,7 @@ fn a_forged_signature_is_refused_counted_and_audited_and_a_genuine_one_stored() 
     publish(payload, &genuine)?;
     eventually("the genuine reading stored", || {
         let metrics: serde_json::Value =
-            serde_json::from_str(&ok(&data, &["metrics", "--json", "rules_"])?)?;
+            serde_json::from_str(&cli_ok(&data, &["metrics", "--json", "rules_"])?)?;
         let stored = metrics["metrics"]["counters"].as_array().is_some_and(|cs| {
             cs.iter().any(|c| {
                 c["name"] == "rules_action_success_total"
@@ -182,17 +149,8 @@ fn a_forged_signature_is_refused_counted_and_audited_and_a_genuine_one_stored() 
         });
         Ok(stored.then_some(()))
     })?;
-    let refusals = ok(
-        &data,
-        &[
-            "audit",
-            "query",
-            "--action",
-            "registry.verify_telemetry_signature",
-            "--json",
-        ],
-    )?;
-    assert_eq!(refusals.lines().count(), 1, "{refusals}");
+    let after = refusals()?;
+    assert_eq!(after.lines().count(), 1, "{after}");
     drop(server);
     Ok(())
 }

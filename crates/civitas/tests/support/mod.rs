@@ -6,7 +6,7 @@
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -114,4 +114,57 @@ pub fn bundle(data_dir: &Path, name: &str) -> DeviceFiles {
         ca: dir.join("ca.pem"),
         serial_hex: String::new(),
     }
+}
+
+/// `civitas --data-dir DATA_DIR ARGS…`, run to its end.
+pub fn cli(data_dir: &Path, args: &[&str]) -> anyhow::Result<Output> {
+    Command::new(env!("CARGO_BIN_EXE_civitas"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("CIVITAS_CONFIG")
+        .current_dir(data_dir.parent().unwrap_or(data_dir))
+        .stdin(Stdio::null())
+        .output()
+        .context("running civitas")
+}
+
+/// Like [`cli`], failing (with both outputs) unless civitas succeeds;
+/// returns what it printed.
+pub fn cli_ok(data_dir: &Path, args: &[&str]) -> anyhow::Result<String> {
+    let out = cli(data_dir, args)?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        bail!(
+            "civitas {args:?} failed\nstdout: {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(stdout)
+}
+
+/// Whether the external `tools` (mosquitto-clients, say) are installed.
+/// When they are not, a test that needs them fails if the test command
+/// requires them (`CIVITAS_REQUIRE_EXTERNAL=1`, as `scripts/test` sets),
+/// and otherwise says loudly that it did not run.
+pub fn external(tools: &[&str]) -> anyhow::Result<bool> {
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|tool| {
+            !Command::new("sh")
+                .args(["-c", &format!("command -v {tool}")])
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(true);
+    }
+    if std::env::var("CIVITAS_REQUIRE_EXTERNAL").as_deref() == Ok("1") {
+        bail!("{missing:?} are required by the test command but not installed");
+    }
+    eprintln!("SKIPPED (not run): {missing:?} not installed; run scripts/test to install them");
+    Ok(false)
 }
