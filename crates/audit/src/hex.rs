@@ -1,21 +1,9 @@
 //! Lowercase hexadecimal, the only form digests, keys and signatures take
 //! in the log and in exported checkpoints.
 
+/// Lowercase digits, as the workspace's one hex encoder writes them.
 pub(crate) fn encode(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    encode_into(&mut s, bytes);
-    s
-}
-
-/// Appends the digits of `bytes` to `out` (every record carries two
-/// digests: this runs twice per record on the writer thread).
-pub(crate) fn encode_into(out: &mut String, bytes: &[u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    out.reserve(bytes.len() * 2);
-    for &b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
+    ::hex::encode(bytes)
 }
 
 /// Exactly `N` bytes from `2N` lowercase hex digits; anything else

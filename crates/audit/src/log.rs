@@ -128,8 +128,8 @@ impl AuditSink {
 
     /// Queues `event` without waiting for it to be written; a failure to
     /// write it is logged. It is written within the commit window and
-    /// fsynced within the sync interval (see [`AuditOptions`]). Fails at once for an invalid event or a closed
-    /// log.
+    /// fsynced within the sync interval (see [`AuditOptions`]). Fails at
+    /// once for an invalid event or a closed log.
     pub fn append_nowait(&self, event: Event) -> Result<(), AuditError> {
         let event = event.prepare()?;
         self.send(Request::Append { event, reply: None })

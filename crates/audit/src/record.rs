@@ -96,11 +96,6 @@ impl Digest {
     pub fn to_hex(&self) -> String {
         hex::encode(&self.0)
     }
-
-    /// Appends the 64 lowercase hex digits to `out`.
-    pub(crate) fn write_hex(&self, out: &mut String) {
-        hex::encode_into(out, &self.0);
-    }
 }
 
 impl fmt::Display for Digest {
@@ -359,7 +354,7 @@ pub(crate) fn encode_unhashed_into(out: &mut String, f: &Fields<'_>, time_text: 
     out.push_str("\",\"details\":");
     out.push_str(f.details);
     out.push_str(",\"prev\":\"");
-    f.prev.write_hex(out);
+    out.push_str(&f.prev.to_hex());
     out.push_str("\"}");
 }
 
@@ -373,7 +368,7 @@ pub(crate) fn with_hash(mut unhashed: String, hash: &Digest) -> String {
 pub(crate) fn add_hash(out: &mut String, hash: &Digest) {
     out.pop();
     out.push_str(",\"hash\":\"");
-    hash.write_hex(out);
+    out.push_str(&hash.to_hex());
     out.push_str("\"}");
 }
 

@@ -120,9 +120,8 @@ pub(crate) struct Writer {
     pub(crate) sync_interval: Duration,
     /// When the oldest write not yet fsynced was made.
     pub(crate) unsynced_since: Option<Instant>,
-    /// When the last batch was written and whether it held several
-    /// requests, for the commit window.
-    pub(crate) last_write: Option<(Instant, bool)>,
+    /// When the last batch was written, for the commit window.
+    pub(crate) last_write: Option<Instant>,
     pub(crate) head: Head,
     pub(crate) counters: Arc<Counters>,
     /// Set once a write or fsync failed beyond repair.
@@ -153,18 +152,15 @@ impl Writer {
                 self.process(Vec::new(), true);
                 return;
             };
-            // Within the commit window of the previous write, sleep until
-            // it closes (rather than wake for every request), then take
-            // what queued meanwhile; after a quiet spell, write at once.
-            // The window holds a request when writers are concurrent (the
-            // last batch was shared) or when nobody waits for it (an event
-            // recorded in passing, such as a command sent to a device): a
-            // lone writer that waits for each append is never held.
-            let nobody_waits = matches!(first, Request::Append { reply: None, .. });
-            let closing = matches!(first, Request::Close { .. });
-            if !closing
-                && let Some((last, shared)) = self.last_write
-                && (shared || nobody_waits)
+            // A request nobody waits for (an event recorded in passing,
+            // such as a command sent to a device) within the commit window
+            // of the previous write waits for the window to close, then
+            // goes with what queued meanwhile. After a batch of several
+            // requests the writer has already slept through the window
+            // (below); a lone writer that waits for each append is never
+            // held, and after a quiet spell a request is written at once.
+            if matches!(first, Request::Append { reply: None, .. })
+                && let Some(last) = self.last_write
             {
                 let closes = last + self.commit_window;
                 let now = Instant::now();
@@ -186,8 +182,7 @@ impl Writer {
                 .iter()
                 .all(|r| matches!(r, Request::Append { reply: None, .. }));
             let stop = self.process(batch, false);
-            let written = Instant::now();
-            self.last_write = Some((written, shared));
+            self.last_write = Some(Instant::now());
             if stop {
                 return;
             }

@@ -56,9 +56,6 @@ pub struct Client {
     wbuf: BytesMut,
     /// The TLS handshake resumed an earlier session.
     pub resumed: bool,
-    /// What the TLS handshake negotiated, e.g. `TLSv1_3
-    /// TLS13_AES_128_GCM_SHA256 X25519`.
-    pub negotiated: String,
     /// The broker's Receive Maximum: QoS 1 PUBLISHes we may have unacked.
     pub receive_maximum: u16,
     next_pid: u16,
@@ -72,6 +69,21 @@ fn mqtt_err(e: impl std::fmt::Display) -> BenchError {
 impl Client {
     /// TCP (with TCP_NODELAY) from `source`, mutual TLS as `identity`,
     /// CONNECT with a clean start, CONNACK.
+    /// What the TLS handshake negotiated, e.g. `TLSv1_3
+    /// TLS13_AES_128_GCM_SHA256 X25519`.
+    pub fn negotiated(&self) -> String {
+        let conn = self.tls.get_ref().1;
+        format!(
+            "{} {} {}",
+            conn.protocol_version()
+                .map_or_else(|| "?".into(), |v| format!("{v:?}")),
+            conn.negotiated_cipher_suite()
+                .map_or_else(|| "?".into(), |s| format!("{:?}", s.suite())),
+            conn.negotiated_key_exchange_group()
+                .map_or_else(|| "?".into(), |g| format!("{:?}", g.name())),
+        )
+    }
+
     pub async fn connect(
         identity: &Identity,
         addr: SocketAddr,
@@ -96,24 +108,13 @@ impl Client {
             .connect(ServerName::try_from("localhost").map_err(mqtt_err)?, tcp)
             .await
             .map_err(|e| BenchError::io(format!("TLS handshake as {}", identity.name), e))?;
-        let conn = tls.get_ref().1;
-        let resumed = conn.handshake_kind() == Some(HandshakeKind::Resumed);
-        let tls_description = format!(
-            "{} {} {}",
-            conn.protocol_version()
-                .map_or_else(|| "?".into(), |v| format!("{v:?}")),
-            conn.negotiated_cipher_suite()
-                .map_or_else(|| "?".into(), |s| format!("{:?}", s.suite())),
-            conn.negotiated_key_exchange_group()
-                .map_or_else(|| "?".into(), |g| format!("{:?}", g.name())),
-        );
+        let resumed = tls.get_ref().1.handshake_kind() == Some(HandshakeKind::Resumed);
         let mut client = Client {
             name: identity.name.clone(),
             tls,
             rbuf: BytesMut::with_capacity(1024),
             wbuf: BytesMut::with_capacity(1024),
             resumed,
-            negotiated: tls_description,
             receive_maximum: u16::MAX,
             next_pid: 0,
             busy: false,

@@ -383,7 +383,7 @@ async fn probe_tls(
         crate::client::Resume::Never,
     )
     .await?;
-    let tls = client.negotiated.clone();
+    let tls = client.negotiated();
     client.disconnect().await?;
     Ok(tls)
 }

@@ -103,16 +103,25 @@ fn engine(deps: ActionDeps) -> anyhow::Result<RulesEngine> {
     Ok(engine)
 }
 
-#[tokio::test]
-async fn a_signed_reading_is_stored_verified_with_its_signed_message() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let telemetry = telemetry_store(dir.path()).await?;
+/// The `keep` rule storing into a sealed telemetry store under `dir`,
+/// verifying against lamp-1's key; its signer and the refusals reported.
+async fn keep_in_telemetry(
+    dir: &std::path::Path,
+) -> anyhow::Result<(TelemetryStore, DeviceSigner, Arc<TestKeys>, RulesEngine)> {
+    let telemetry = telemetry_store(dir).await?;
     let (signer, keys) = lamp_keys()?;
     let engine = engine(ActionDeps {
         telemetry: Some(Arc::new(TelemetryStoreSink(telemetry.clone()))),
         device_keys: Some(keys.clone()),
         ..ActionDeps::default()
     })?;
+    Ok((telemetry, signer, keys, engine))
+}
+
+#[tokio::test]
+async fn a_signed_reading_is_stored_verified_with_its_signed_message() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (telemetry, signer, keys, engine) = keep_in_telemetry(dir.path()).await?;
     let payload: &'static [u8] = br#"{"power_w": 180, "note": "signed"}"#;
     let jws = signer.sign_detached(payload)?;
     engine
@@ -208,13 +217,7 @@ async fn a_tampered_reading_is_refused_counted_and_sent_to_the_error_action() ->
 #[tokio::test]
 async fn an_unsigned_reading_is_stored_unverified() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let telemetry = telemetry_store(dir.path()).await?;
-    let (_signer, keys) = lamp_keys()?;
-    let engine = engine(ActionDeps {
-        telemetry: Some(Arc::new(TelemetryStoreSink(telemetry.clone()))),
-        device_keys: Some(keys.clone()),
-        ..ActionDeps::default()
-    })?;
+    let (telemetry, _signer, keys, engine) = keep_in_telemetry(dir.path()).await?;
     engine
         .observer()
         .observe(&message(&br#"{"power_w": 42}"#[..], None), Some("lamp-1"));
@@ -327,13 +330,7 @@ async fn a_signed_envelope_is_opened_then_stored_verified() -> anyhow::Result<()
 #[tokio::test]
 async fn basic_ingest_keeps_the_signature_property() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let telemetry = telemetry_store(dir.path()).await?;
-    let (signer, keys) = lamp_keys()?;
-    let engine = engine(ActionDeps {
-        telemetry: Some(Arc::new(TelemetryStoreSink(telemetry.clone()))),
-        device_keys: Some(keys.clone()),
-        ..ActionDeps::default()
-    })?;
+    let (telemetry, signer, keys, engine) = keep_in_telemetry(dir.path()).await?;
     let ingest = engine.basic_ingest();
     let request = |payload: &'static [u8], jws: String| civitas_broker::ServiceRequest {
         topic: format!("$aws/rules/keep/{TOPIC}"),

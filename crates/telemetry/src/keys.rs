@@ -64,11 +64,12 @@ pub struct LocalKeys {
     /// Changes made to the ring through these keys, counted under the
     /// ring's write lock.
     changes: AtomicU64,
-    /// How many of those changes the file holds. The mutex lets one save
-    /// run at a time, so a caller whose change a save covered returns.
-    saved: Mutex<u64>,
-    /// `saved`, readable without waiting for a save in progress.
-    saved_upto: AtomicU64,
+    /// How many of those changes the file holds; written only under
+    /// `saving`, read without waiting for a save in progress.
+    saved: AtomicU64,
+    /// One save at a time, so a caller whose change a save covered
+    /// returns without saving again.
+    saving: Mutex<()>,
 }
 
 impl std::fmt::Debug for LocalKeys {
@@ -86,8 +87,8 @@ impl LocalKeys {
             ring,
             ring_file,
             changes: AtomicU64::new(0),
-            saved: Mutex::new(0),
-            saved_upto: AtomicU64::new(0),
+            saved: AtomicU64::new(0),
+            saving: Mutex::new(()),
         }
     }
 
@@ -98,13 +99,13 @@ impl LocalKeys {
 
     /// True when every change so far is in the file.
     fn all_saved(&self) -> bool {
-        self.saved_upto.load(Ordering::Acquire) >= self.changes.load(Ordering::Acquire)
+        self.saved.load(Ordering::Acquire) >= self.changes.load(Ordering::Acquire)
     }
 
     /// Makes the changes up to `upto` durable, unless a save since has.
     fn persist(&self, upto: u64) -> Result<(), KmsError> {
-        let mut saved = self.saved.lock().unwrap_or_else(PoisonError::into_inner);
-        if *saved >= upto {
+        let _one_at_a_time = self.saving.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.saved.load(Ordering::Acquire) >= upto {
             return Ok(());
         }
         // The read lock lets data keys be made meanwhile, and keeps any
@@ -115,8 +116,7 @@ impl LocalKeys {
         if let Some(path) = &self.ring_file {
             ring.save(path)?;
         }
-        *saved = now;
-        self.saved_upto.store(now, Ordering::Release);
+        self.saved.store(now, Ordering::Release);
         Ok(())
     }
 }
